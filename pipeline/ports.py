@@ -1,0 +1,71 @@
+"""The interfaces stages and tasks need; adapters in ``workers/adapters`` implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.models import SearchQuery, SearchResult
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    url: str  # final URL after redirects
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class HttpFetcher(Protocol):
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
+        """GET with the client's limits; raises TransientError or PermanentError subclasses."""
+        ...
+
+
+class RawStore(Protocol):
+    def put(self, body: bytes) -> str:
+        """Store bytes; return their content address (idempotent)."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+
+class StageStore(Protocol):
+    """Results of each stage for a story, kept between tasks so messages stay small."""
+
+    def save(self, stage: str, story_id: str, data: Mapping[str, Any]) -> None: ...
+
+    def load(self, stage: str, story_id: str) -> dict[str, Any]: ...
+
+
+class DedupeState(Protocol):
+    def claim(self, text_hash: str, story_id: str) -> str:
+        """Atomically register ``story_id`` for ``text_hash``; return the id that holds it."""
+        ...
+
+
+class StoryIndex(Protocol):
+    def ensure_ready(self) -> None:
+        """Create whatever the index needs (template, first version, aliases); idempotent."""
+        ...
+
+    def put(self, doc: Mapping[str, Any]) -> None:
+        """Write one story document under its ``story_id`` (same id, same document)."""
+        ...
+
+    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> None: ...
+
+    def get(self, story_id: str) -> dict[str, Any] | None: ...
+
+    def present(self, story_ids: Iterable[str]) -> set[str]:
+        """Which of these stories are searchable now."""
+        ...
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def count(self) -> int: ...
+
+    def refresh(self) -> None:
+        """Make every write so far visible to search (tests and the demo; never per story)."""
+        ...

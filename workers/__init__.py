@@ -1,0 +1,1 @@
+"""Celery app, tasks, schedules, the ``wirewatch`` command and the wiring of adapters to stages."""

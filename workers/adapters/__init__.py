@@ -1,0 +1,1 @@
+"""Implementations of the ports in ``pipeline.ports``: real services and embedded stand-ins."""

@@ -1,0 +1,163 @@
+"""The story index on Elasticsearch 8: a template, versioned indices, read and write aliases."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+
+from pipeline.errors import PermanentError, TransientError
+from pipeline.index import search_request, search_result
+from pipeline.models import SearchQuery, SearchResult
+
+log = logging.getLogger(__name__)
+RETRYABLE = (429, 502, 503, 504)
+ENGLISH_FIELDS = ("title", "summary", "text")
+
+
+def make_client(url: str, username: str = "", password: str = "", api_key: str = "",
+                ca_certs: str = "") -> Elasticsearch:
+    options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
+    if api_key:
+        options["api_key"] = api_key
+    elif username:
+        options["basic_auth"] = (username, password)
+    if ca_certs:
+        options["ca_certs"] = ca_certs
+    return Elasticsearch(url, **options)
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, ApiError):
+        if exc.meta.status in RETRYABLE:
+            return TransientError(f"{what}: Elasticsearch answered {exc.meta.status}")
+        return PermanentError(f"{what}: Elasticsearch answered {exc.meta.status}: {exc.message}")
+    return TransientError(f"{what}: {exc}")
+
+
+class ElasticsearchIndex:
+    """Implements ``StoryIndex``. Writes go to the write alias, reads to the read alias."""
+
+    def __init__(self, client: Elasticsearch, template_path: Path, prefix: str = "wirewatch-stories") -> None:
+        self._es = client
+        self._template_path = template_path
+        self.prefix = prefix
+        self.read_alias = prefix
+        self.write_alias = f"{prefix}-write"
+        self._english: bool | None = None
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def has_english_analyzer(self) -> bool:
+        """The official image has it; some builds (the integ-test zip) ship without it."""
+        try:
+            self._es.indices.analyze(analyzer="english", text="running")
+            return True
+        except ApiError:
+            return False
+
+    def template_body(self, english: bool) -> dict[str, Any]:
+        spec = json.loads(self._template_path.read_text())
+        spec.pop("_comment", None)
+        spec["index_patterns"] = [f"{self.prefix}-v*"]
+        props = spec["template"]["mappings"]["properties"]
+        if english:
+            for name in ENGLISH_FIELDS:
+                props[name].setdefault("fields", {})["english"] = {"type": "text", "analyzer": "english"}
+            props["claims"]["properties"]["text"]["fields"]["english"] = {"type": "text",
+                                                                          "analyzer": "english"}
+        result: dict[str, Any] = spec
+        return result
+
+    def version_name(self, version: int) -> str:
+        return f"{self.prefix}-v{version}"
+
+    def ensure_ready(self) -> None:
+        try:
+            self._es.cluster.health(wait_for_status="yellow", timeout="30s")
+            english = self.has_english_analyzer()
+            self._es.indices.put_index_template(name=self.prefix, **self.template_body(english))
+            if not self._es.indices.exists_alias(name=self.write_alias):
+                first = self.version_name(1)
+                if not self._es.indices.exists(index=first):
+                    self._es.indices.create(index=first)
+                self._es.indices.update_aliases(actions=[
+                    {"add": {"index": first, "alias": self.write_alias, "is_write_index": True}},
+                    {"add": {"index": first, "alias": self.read_alias}},
+                ])
+        except (ApiError, TransportError) as exc:
+            if isinstance(exc, ApiError) and exc.meta.status == 400 and "already_exists" in str(exc):
+                return  # another worker won the race to create the first version
+            raise _translate(exc, "preparing the index") from exc
+
+    def status(self) -> dict[str, Any]:
+        aliases = self._es.indices.get_alias(index=f"{self.prefix}-v*")
+        out: dict[str, Any] = {"indices": {}}
+        for index, spec in aliases.body.items():
+            count = self._es.count(index=index)["count"]
+            out["indices"][index] = {"aliases": sorted(spec.get("aliases", {})), "documents": count}
+        return out
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def put(self, doc: Mapping[str, Any]) -> None:
+        try:
+            self._es.index(index=self.write_alias, id=doc["story_id"], document=dict(doc))
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, f"indexing {doc['story_id']}") from exc
+
+    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        actions = ({"_index": self.write_alias, "_id": d["story_id"], "_source": dict(d)} for d in docs)
+        failed = []
+        for ok, item in helpers.streaming_bulk(self._es, actions, max_retries=5, initial_backoff=1,
+                                               raise_on_error=False, chunk_size=500):
+            if not ok:
+                failed.append(item)
+        if failed:
+            raise PermanentError(f"{len(failed)} documents failed: {json.dumps(failed[:3])[:1000]}")
+
+    def refresh(self) -> None:
+        self._es.indices.refresh(index=self.read_alias)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def _has_english_fields(self) -> bool:
+        if self._english is None:
+            mapping = self._es.indices.get_mapping(index=self.read_alias).body
+            props = next(iter(mapping.values()))["mappings"]["properties"]
+            self._english = "english" in props["text"].get("fields", {})
+        return self._english
+
+    def get(self, story_id: str) -> dict[str, Any] | None:
+        try:
+            found = self._es.search(index=self.read_alias, query={"ids": {"values": [story_id]}}, size=1)
+        except NotFoundError:
+            return None
+        hits = found["hits"]["hits"]
+        return copy.deepcopy(hits[0]["_source"]) if hits else None
+
+    def present(self, story_ids: Iterable[str]) -> set[str]:
+        ids = list(story_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i : i + 1000]
+            resp = self._es.search(index=self.read_alias, query={"ids": {"values": chunk}}, size=len(chunk),
+                                   source=False)
+            found.update(h["_id"] for h in resp["hits"]["hits"])
+        return found
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        body = search_request(query, english=self._has_english_fields())
+        try:
+            response = self._es.search(index=self.read_alias, **body)
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "searching") from exc
+        return search_result(response.body, query)
+
+    def count(self) -> int:
+        return int(self._es.count(index=self.read_alias)["count"])

@@ -1,0 +1,49 @@
+"""The Celery app: Redis broker, JSON only, at-least-once delivery settings, the beat schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+
+from workers import logs
+from workers.adapters.redis_state import celery_broker_url
+from workers.runtime import Runtime, current
+from workers.schedule import beat_schedule
+from workers.settings import Settings
+
+# The longest task (an article fetch at its total timeout plus retries' wait) is far below this; a
+# message not acknowledged within it is handed to another worker.
+VISIBILITY_TIMEOUT_S = 3600
+
+
+def create_app(runtime: Runtime) -> Celery:
+    settings: Settings = runtime.settings
+    app = Celery("wirewatch", broker=celery_broker_url(runtime.redis_url), include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="wirewatch",
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=beat_schedule(runtime.feeds),
+    )
+    return app
+
+
+@setup_logging.connect
+def _setup_logging(**_kwargs: Any) -> None:
+    logs.configure(current().settings.log_level)
+
+
+app = create_app(current())

@@ -1,0 +1,296 @@
+"""The ``wirewatch`` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from pipeline.fetch import story_id_for
+from pipeline.models import SearchQuery, SearchResult
+from workers.runtime import Runtime
+from workers.services import EmbeddedRedis, WorkerSet
+from workers.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"wirewatch: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _redis_up(settings: Settings) -> Iterator[None]:
+    """Make sure Redis answers: the configured one, or the embedded one under the data folder."""
+    if not settings.embedded_redis:
+        yield
+        return
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+def _describe(settings: Settings) -> str:
+    broker = "embedded Redis (data folder)" if settings.embedded_redis else "Redis"
+    index = "embedded SQLite FTS5 index" if settings.embedded_index else "Elasticsearch"
+    return f"{broker} + {index}, data in {settings.data_dir.resolve()}"
+
+
+# --- run and demo ----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    settings = replace(settings, data_dir=settings.data_dir.resolve())
+    print(f"wirewatch: running on {_describe(settings)}", file=sys.stderr)
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    with _redis_up(settings):
+        Runtime(settings).index  # noqa: B018 - create the index before workers race to
+        workers = WorkerSet(settings, beat=not args.no_beat)
+        workers.start()
+        try:
+            while not stop["now"] and workers.alive():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            workers.stop()
+    return 0
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from workers.demo import DemoServer
+
+    base = _settings()
+    server = DemoServer(base.config_dir / "demo" / "stories.yaml", spacing_s=args.spacing).start()
+    data = base.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    feeds_file = data / "demo-feeds.yaml"
+    feeds_file.write_text(json.dumps({"feeds": [
+        {"name": name, "url": url, "interval_s": args.poll_interval} for name, url in server.feed_urls()]}))
+    host = server.base_url.split("//")[1].split(":")[0]
+    settings = replace(base, feeds_file=str(feeds_file), data_dir=data,
+                       allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, host))))
+    expected = {server.story_id(a): a for a in server.articles}
+    print(f"wirewatch demo: {len(server.articles)} articles from {len(server.outlets)} outlets at "
+          f"{server.base_url}, on {_describe(settings)}", file=sys.stderr)
+    with _redis_up(settings):
+        index = Runtime(settings).index
+        already = index.present(expected)
+        workers = WorkerSet(settings)
+        workers.start()
+        seen_at: dict[str, float] = {}
+        deadline = time.monotonic() + args.timeout
+        try:
+            while time.monotonic() < deadline and workers.alive():
+                now = time.time()
+                for sid in index.present(set(expected) - set(seen_at)):
+                    seen_at[sid] = now
+                if len(seen_at) == len(expected):
+                    break
+                time.sleep(0.1)
+        finally:
+            workers.stop()
+            server.stop()
+        index.refresh()
+        latencies = [seen_at[sid] - server.served[a.path] for sid, a in expected.items()
+                     if sid in seen_at and sid not in already and a.path in server.served]
+        missing = [a.path for sid, a in expected.items() if sid not in seen_at]
+        summary: dict[str, Any] = {
+            "articles": len(expected), "searchable": len(seen_at), "missing": missing,
+            "already_indexed_before": len(already),
+            "served_to_searchable_p50_s": round(_percentile(latencies, 0.5), 3) if latencies else None,
+            "served_to_searchable_p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
+            "clusters": index.search(SearchQuery(size=1)).total,
+        }
+        if latencies:
+            summary["served_to_searchable_mean_s"] = round(statistics.fmean(latencies), 3)
+        print(json.dumps(summary, indent=2))
+        for title, query in (
+            ("Stories mentioning Kaliningrad, best first", SearchQuery(text="Kaliningrad", size=3)),
+            ("Stories naming NATO (Wikidata Q7184), newest first", SearchQuery(entity="Q7184", sort="newest",
+                                                                              size=3)),
+            ("Everything, newest first, copies collapsed", SearchQuery(size=5, sort="newest")),
+        ):
+            print(f"\n== {title}")
+            _print_result(index.search(query))
+    return 0 if not missing else 1
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _terminal_snippet(snippet: str) -> str:
+    bold, off = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("[", "]")
+    return html.unescape(re.sub(r"<mark>(.*?)</mark>", lambda m: f"{bold}{m.group(1)}{off}", snippet))
+
+
+def _print_result(result: SearchResult) -> None:
+    print(f"{result.total} matching stories")
+    for hit in result.hits:
+        date = (hit.published or "")[:16].replace("T", " ")
+        carried = f" · carried by {len(hit.sources)} outlets" if len(hit.sources) > 1 else ""
+        print(f"\n{hit.title}\n  {hit.outlet} · {date}{carried} · {hit.url}")
+        if len(hit.sources) > 1:
+            print("  also: " + ", ".join(s.outlet for s in hit.sources if s.story_id != hit.story_id))
+        print(f"  {_terminal_snippet(hit.snippet)}")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    settings = _settings()
+    query = SearchQuery(text=" ".join(args.query), entity=args.entity, outlet=args.source,
+                        date_from=args.date_from, date_to=args.date_to, sort=args.sort, size=args.size,
+                        collapse=not args.all_copies)
+    result = Runtime(settings).index.search(query)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _print_result(result)
+    return 0
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    doc = Runtime(_settings()).index.get(args.story_id)
+    if doc is None:
+        print(f"wirewatch: no story {args.story_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{doc['title']}\n{doc['outlet']} · {doc.get('published')} · {doc['url']}")
+    print(f"cluster {doc['cluster']['id']} ({'canonical' if doc['cluster']['canonical'] else 'copy'}) · "
+          f"topic {doc['topic']['score']} · language {doc['language']}")
+    for kind in ("person", "org", "place"):
+        if doc["entities"][kind]:
+            print(f"{kind}: {', '.join(doc['entities'][kind])}")
+    for claim in doc["claims"]:
+        print(f"- {claim['speaker']} ({claim['kind']}, {claim['cue']}): {claim['text']}")
+    print()
+    print(doc["text"])
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    settings = _settings()
+    target = args.target
+    sid = target if re.fullmatch(r"[0-9a-f]{32}", target) else story_id_for(target)
+    with _redis_up(settings):
+        events = Runtime(settings).ledger.trace(sid)
+    if args.json:
+        print(json.dumps({"story_id": sid, "events": events}, indent=2))
+        return 0
+    print(f"story {sid}")
+    if not events:
+        print("  never seen: no feed has listed this URL yet")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["t"]))
+        print(f"  {when}  {e['stage']:<8} {e['outcome']:<10} {e.get('detail', '')}")
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        states = runtime.feed_state.all()
+    rows = []
+    for feed in runtime.feeds:
+        st = states.get(feed.url, {})
+        rows.append({"name": feed.name, "url": feed.url, "status": st.get("status", "never polled"),
+                     "last_success": st.get("last_success"), "errors": int(st.get("errors", 0)),
+                     "last_error": st.get("last_error", ""), "entries_seen": int(st.get("entries_seen", 0))})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"]))) if r["last_success"] else "-"
+        print(f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    index = Runtime(_settings()).index  # creating the runtime's index runs ensure_ready
+    status = index.status() if hasattr(index, "status") else {"documents": index.count()}
+    print(json.dumps(status, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="start workers and beat on the configured (or embedded) services")
+    p.add_argument("--no-beat", action="store_true", help="workers only; another process runs beat")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="serve the sample stories locally and ingest them end to end")
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--spacing", type=float, default=0.25, help="seconds between stories in the feeds")
+    p.add_argument("--poll-interval", type=int, default=2, help="seconds between polls of each feed")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("search", help="search stories")
+    p.add_argument("query", nargs="*")
+    p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
+    p.add_argument("--source", "--outlet", dest="source", help="outlet name")
+    p.add_argument("--from", dest="date_from", help="published on or after (YYYY-MM-DD or ISO time)")
+    p.add_argument("--to", dest="date_to", help="published on or before")
+    p.add_argument("--sort", choices=("relevance", "newest"), default="relevance")
+    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--all-copies", action="store_true", help="show every copy, not one per cluster")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("story", help="show one stored story")
+    p.add_argument("story_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_story)
+
+    p = sub.add_parser("trace", help="every stage a feed entry or article URL went through")
+    p.add_argument("target", help="article URL or story id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("feeds", help="feed health")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("index", help="manage the story index")
+    p.add_argument("action", choices=("init", "status"))
+    p.set_defaults(func=cmd_index)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

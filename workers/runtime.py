@@ -1,0 +1,136 @@
+"""The one place that wires adapters to stages: real services when configured, embedded ones if not.
+
+Everything is created lazily and once per process (after a worker forks), never at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.clean import CleanOptions, load_rules
+from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load_topic
+from pipeline.models import Feed
+from pipeline.ports import StoryIndex
+from workers.adapters.http import GuardedHttpClient
+from workers.adapters.raw_store import FileRawStore
+from workers.adapters.redis_state import (
+    RedisDedupeState,
+    RedisEntryLedger,
+    RedisFeedState,
+    RedisStageStore,
+    connect,
+)
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def embedded_redis_url(settings: Settings) -> str:
+    return f"unix://{(settings.data_dir / 'redis' / 'redis.sock').resolve()}"
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_feeds(path: Path) -> list[Feed]:
+    data = load_yaml(path) or {}
+    feeds = []
+    for item in data.get("feeds", []):
+        feeds.append(Feed(url=str(item["url"]), name=str(item.get("name", item["url"])),
+                          interval_s=int(item.get("interval_s", data.get("default_interval_s", 300)))))
+    return feeds
+
+
+class Runtime:
+    """Adapters and options for one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @functools.cached_property
+    def redis_url(self) -> str:
+        return self.settings.redis_url or embedded_redis_url(self.settings)
+
+    @functools.cached_property
+    def redis(self) -> Any:
+        return connect(self.redis_url)
+
+    @functools.cached_property
+    def stages(self) -> RedisStageStore:
+        return RedisStageStore(self.redis, self.settings.stage_ttl_s)
+
+    @functools.cached_property
+    def dedupe_state(self) -> RedisDedupeState:
+        return RedisDedupeState(self.redis, self.settings.dedupe_window_s)
+
+    @functools.cached_property
+    def ledger(self) -> RedisEntryLedger:
+        return RedisEntryLedger(self.redis)
+
+    @functools.cached_property
+    def feed_state(self) -> RedisFeedState:
+        return RedisFeedState(self.redis)
+
+    @functools.cached_property
+    def raw_store(self) -> FileRawStore:
+        return FileRawStore(self.settings.data_dir / "raw")
+
+    @functools.cached_property
+    def http(self) -> GuardedHttpClient:
+        s = self.settings
+        return GuardedHttpClient(s.user_agent, s.connect_timeout_s, s.read_timeout_s, s.total_timeout_s,
+                                 s.max_body_bytes, s.max_redirects, s.allow_hosts)
+
+    @functools.cached_property
+    def index(self) -> StoryIndex:
+        s = self.settings
+        if s.embedded_index:
+            from workers.adapters.sqlite_index import SqliteIndex
+
+            index: StoryIndex = SqliteIndex(s.data_dir / "index" / "stories.sqlite")
+        else:
+            from workers.adapters.elasticsearch_index import ElasticsearchIndex, make_client
+
+            client = make_client(s.elasticsearch_url, s.elasticsearch_username, s.elasticsearch_password,
+                                 s.elasticsearch_api_key, s.elasticsearch_ca_certs)
+            index = ElasticsearchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
+        index.ensure_ready()
+        return index
+
+    @functools.cached_property
+    def clean_options(self) -> CleanOptions:
+        spec = load_yaml(self.settings.config_dir / "boilerplate.yaml") or {}
+        return CleanOptions(rules=load_rules(spec.get("rules", [])))
+
+    @functools.cached_property
+    def extract_options(self) -> ExtractOptions:
+        cfg = self.settings.config_dir
+        return ExtractOptions(
+            gazetteer=load_gazetteer((load_yaml(cfg / "gazetteer.yaml") or {}).get("entities", [])),
+            topic=load_topic(load_yaml(cfg / "topic.yaml")),
+        )
+
+    @functools.cached_property
+    def nlp(self) -> Any:
+        import spacy
+
+        log.info("loading spaCy model %s", self.settings.spacy_model)
+        nlp = spacy.load(self.settings.spacy_model, exclude=["lemmatizer"])
+        return add_gazetteer(nlp, self.extract_options.gazetteer)
+
+    @functools.cached_property
+    def feeds(self) -> list[Feed]:
+        return load_feeds(self.settings.feeds_path)
+
+
+@functools.cache
+def current() -> Runtime:
+    """This process's runtime, from the environment read once."""
+    return Runtime(Settings.from_env())

