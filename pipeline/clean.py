@@ -34,9 +34,7 @@ class CleanOptions:
 
 def load_rules(spec: Iterable[Mapping[str, Any]]) -> tuple[BoilerplateRule, ...]:
     """Compile boilerplate rules from config data (``name`` and ``pattern`` per rule)."""
-    return tuple(
-        BoilerplateRule(str(r["name"]), re.compile(str(r["pattern"]), re.IGNORECASE)) for r in spec
-    )
+    return tuple(BoilerplateRule(str(r["name"]), re.compile(str(r["pattern"]), re.IGNORECASE)) for r in spec)
 
 
 def is_boilerplate(paragraph: str, rules: Iterable[BoilerplateRule]) -> str | None:
@@ -109,9 +107,7 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
         canonical = canonical_url(str(meta.get("url") or page.url), base=page.url)
     except Exception:
         canonical = page.url
-    authors = tuple(
-        a.strip() for a in re.split(r";|\band\b|,", str(meta.get("author") or "")) if a.strip()
-    )
+    authors = tuple(a.strip() for a in re.split(r";|\band\b|,", str(meta.get("author") or "")) if a.strip())
     # Feed dates are given by the publisher; the extractor's date can be a guess.
     published = _iso_utc(page.entry.published) or _iso_utc(meta.get("date"))
     language, _confidence = detect_language(text)

@@ -9,8 +9,9 @@ import unicodedata
 from pipeline.models import CleanStory, DedupeResult
 from pipeline.ports import DedupeState
 
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'",
-                         "–": "-", "—": "-"})
+_QUOTES = str.maketrans(
+    {"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "–": "-", "—": "-"}
+)
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 

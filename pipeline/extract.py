@@ -49,7 +49,9 @@ class ExtractOptions:
 def load_gazetteer(spec: Iterable[Mapping[str, Any]]) -> tuple[GazetteerEntry, ...]:
     return tuple(
         GazetteerEntry(
-            id=e.get("id"), name=str(e["name"]), type=str(e["type"]),
+            id=e.get("id"),
+            name=str(e["name"]),
+            type=str(e["type"]),
             aliases=tuple(str(a) for a in e.get("aliases", ())),
         )
         for e in spec
@@ -111,8 +113,9 @@ def _entities(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Entity]:
     return [Entity(name=n, type=t, id=i, count=c) for (n, t, i), c in counts.most_common()]
 
 
-def _speaker_near(sent: Any, by_id: Mapping[str, GazetteerEntry], last_person: Entity | None
-                  ) -> tuple[str, str | None, str] | None:
+def _speaker_near(
+    sent: Any, by_id: Mapping[str, GazetteerEntry], last_person: Entity | None
+) -> tuple[str, str | None, str] | None:
     """The subject of a speech verb in the sentence: (speaker, speaker id, cue)."""
     for tok in sent:
         if tok.lemma_.lower() not in SPEECH_VERBS and tok.lower_ not in SPEECH_VERBS:
@@ -126,7 +129,11 @@ def _speaker_near(sent: Any, by_id: Mapping[str, GazetteerEntry], last_person: E
             ent = next((e for e in span.ents if e.label_ in ("PERSON", "ORG", "GPE")), None)
             if ent is not None:
                 known = by_id.get(ent.ent_id_) if ent.ent_id_ else None
-                return (known.name if known else normalise_name(ent.text)), (known.id if known else None), tok.text
+                return (
+                    (known.name if known else normalise_name(ent.text)),
+                    (known.id if known else None),
+                    tok.text,
+                )
             return normalise_name(span.text), None, tok.text
     return None
 
@@ -143,20 +150,25 @@ def _claims(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Claim]:
             speaker, speaker_id, cue = found
             if quotes:
                 for m in quotes:
-                    claims.append(Claim(speaker, cue, "direct", m.group(1).strip(" ,"), m.start(1), m.end(1),
-                                        speaker_id))
+                    claims.append(
+                        Claim(
+                            speaker, cue, "direct", m.group(1).strip(" ,"), m.start(1), m.end(1), speaker_id
+                        )
+                    )
             else:
                 verb = next(t for t in sent if t.text == cue)
                 comp = [c for c in verb.children if c.dep_ == "ccomp"]
                 if comp:
                     span = doc[comp[0].left_edge.i : comp[0].right_edge.i + 1]
-                    claims.append(Claim(speaker, cue, "reported", span.text, span.start_char, span.end_char,
-                                        speaker_id))
+                    claims.append(
+                        Claim(speaker, cue, "reported", span.text, span.start_char, span.end_char, speaker_id)
+                    )
         if persons:
             last = persons[-1]
             known = by_id.get(last.ent_id_) if last.ent_id_ else None
-            last_person = Entity(known.name if known else normalise_name(last.text), "person",
-                                 known.id if known else None)
+            last_person = Entity(
+                known.name if known else normalise_name(last.text), "person", known.id if known else None
+            )
     return claims
 
 

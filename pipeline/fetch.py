@@ -18,8 +18,28 @@ from pipeline.ports import HttpResponse
 
 # Parameters that only say where a click came from; two URLs that differ only in them are one story.
 TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ocid", "cmpid", "taid",
-     "ref", "ref_src", "smid", "guccounter", "_ga", "yclid", "spm", "share", "mbid", "rss"}
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "ocid",
+        "cmpid",
+        "taid",
+        "ref",
+        "ref_src",
+        "smid",
+        "guccounter",
+        "_ga",
+        "yclid",
+        "spm",
+        "share",
+        "mbid",
+        "rss",
+    }
 )
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "itm_", "vero_", "oly_", "__twitter")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.models import (
@@ -53,8 +53,15 @@ def story_document(
         "cluster": {"id": dup.cluster_id, "canonical": dup.is_canonical, "text_hash": dup.text_hash},
         "entities": {**by_type, "ids": ids},
         "claims": [
-            {"speaker": c.speaker, "speaker_id": c.speaker_id, "cue": c.cue, "kind": c.kind,
-             "text": c.text, "start": c.start, "end": c.end}
+            {
+                "speaker": c.speaker,
+                "speaker_id": c.speaker_id,
+                "cue": c.cue,
+                "kind": c.kind,
+                "text": c.text,
+                "start": c.start,
+                "end": c.end,
+            }
             for c in extraction.claims
         ],
         "topic": {"score": extraction.topic_score, "reasons": list(extraction.topic_reasons)},
@@ -78,15 +85,26 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     if query.entity:
         value = query.entity
-        filters.append({"bool": {"minimum_should_match": 1, "should": [
-            {"term": {"entities.ids": value}},
-            *({"term": {f"entities.{t}": {"value": value, "case_insensitive": True}}}
-              for t in ("person", "org", "place")),
-        ]}})
+        filters.append(
+            {
+                "bool": {
+                    "minimum_should_match": 1,
+                    "should": [
+                        {"term": {"entities.ids": value}},
+                        *(
+                            {"term": {f"entities.{t}": {"value": value, "case_insensitive": True}}}
+                            for t in ("person", "org", "place")
+                        ),
+                    ],
+                }
+            }
+        )
     if query.outlet:
         filters.append({"term": {"outlet": {"value": query.outlet, "case_insensitive": True}}})
     if query.date_from or query.date_to:
-        bounds = {k: date_bound(v, k == "lte") for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v}
+        bounds = {
+            k: date_bound(v, k == "lte") for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v
+        }
         filters.append({"range": {"published": bounds}})
     return filters
 
@@ -98,8 +116,9 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         fields += ["title.english^2", "text.english"]
     must: list[dict[str, Any]] = []
     if query.text.strip():
-        must.append({"simple_query_string": {"query": query.text, "fields": fields,
-                                             "default_operator": "and"}})
+        must.append(
+            {"simple_query_string": {"query": query.text, "fields": fields, "default_operator": "and"}}
+        )
     body: dict[str, Any] = {
         "size": query.size,
         "track_total_hits": True,
@@ -108,8 +127,13 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
             "encoder": "html",
             "pre_tags": [MARK_PRE],
             "post_tags": [MARK_POST],
-            "fields": {"text": {"fragment_size": SNIPPET_CHARS, "number_of_fragments": 1,
-                                "no_match_size": SNIPPET_CHARS}},
+            "fields": {
+                "text": {
+                    "fragment_size": SNIPPET_CHARS,
+                    "number_of_fragments": 1,
+                    "no_match_size": SNIPPET_CHARS,
+                }
+            },
         },
         "_source": SOURCE_FIELDS,
     }
@@ -120,8 +144,12 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
     if query.collapse:
         body["collapse"] = {
             "field": "cluster.id",
-            "inner_hits": {"name": "sources", "size": 50, "_source": ["story_id", "outlet", "url", "published"],
-                           "sort": [{"published": {"order": "asc", "missing": "_last"}}]},
+            "inner_hits": {
+                "name": "sources",
+                "size": 50,
+                "_source": ["story_id", "outlet", "url", "published"],
+                "sort": [{"published": {"order": "asc", "missing": "_last"}}],
+            },
         }
         body["aggs"] = {"clusters": {"cardinality": {"field": "cluster.id"}}}
     return body
@@ -142,16 +170,28 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
         inner = raw.get("inner_hits", {}).get("sources")
         if inner:
             sources = tuple(
-                Source(s["_source"]["story_id"], s["_source"]["outlet"], s["_source"]["url"],
-                       s["_source"].get("published"))
+                Source(
+                    s["_source"]["story_id"],
+                    s["_source"]["outlet"],
+                    s["_source"]["url"],
+                    s["_source"].get("published"),
+                )
                 for s in inner["hits"]["hits"]
             )
-        hits.append(SearchHit(
-            story_id=src["story_id"], title=src["title"], outlet=src["outlet"], url=src["url"],
-            published=src.get("published"), snippet=fragments[0] if fragments else "",
-            score=raw.get("_score"), cluster_id=src.get("cluster", {}).get("id"), sources=sources,
-            topic_score=float(src.get("topic", {}).get("score", 0.0)),
-        ))
+        hits.append(
+            SearchHit(
+                story_id=src["story_id"],
+                title=src["title"],
+                outlet=src["outlet"],
+                url=src["url"],
+                published=src.get("published"),
+                snippet=fragments[0] if fragments else "",
+                score=raw.get("_score"),
+                cluster_id=src.get("cluster", {}).get("id"),
+                sources=sources,
+                topic_score=float(src.get("topic", {}).get("score", 0.0)),
+            )
+        )
     if query.collapse and "aggregations" in response:
         total = int(response["aggregations"]["clusters"]["value"])
     else:

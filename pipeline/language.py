@@ -6,16 +6,24 @@ import re
 
 # The commonest function words of each language: cheap and reliable on news paragraphs.
 STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the of and to in a is that for on was with he it as at by from said his are be "
-                    "has have its an were which this but not they their who had been will".split()),
-    "de": frozenset("der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als "
-                    "auch es an werden aus er hat dass sie nach wird bei".split()),
-    "fr": frozenset("le la les de des et un une du en est que qui dans pour pas au sur par il elle "
-                    "ont ce se plus avec sont aux".split()),
-    "es": frozenset("el la los las de del y en que un una por con para es se al lo como más pero "
-                    "sus fue ha son".split()),
-    "it": frozenset("il lo la gli le di del della e che un una per con non sono è da nel alla ha "
-                    "anche come".split()),
+    "en": frozenset(
+        "the of and to in a is that for on was with he it as at by from said his are be "
+        "has have its an were which this but not they their who had been will".split()
+    ),
+    "de": frozenset(
+        "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als "
+        "auch es an werden aus er hat dass sie nach wird bei".split()
+    ),
+    "fr": frozenset(
+        "le la les de des et un une du en est que qui dans pour pas au sur par il elle "
+        "ont ce se plus avec sont aux".split()
+    ),
+    "es": frozenset(
+        "el la los las de del y en que un una por con para es se al lo como más pero sus fue ha son".split()
+    ),
+    "it": frozenset(
+        "il lo la gli le di del della e che un una per con non sono è da nel alla ha anche come".split()
+    ),
     "pl": frozenset("i w na z do że się nie to jest o jak po przez od za dla oraz jego".split()),
     "ru": frozenset("и в не на что с по как это он она они из за от для его к о но был была".split()),
     "uk": frozenset("і в не на що з по як це він вона вони із за від для його до але був".split()),

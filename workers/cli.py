@@ -90,14 +90,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = base.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     feeds_file = data / "demo-feeds.yaml"
-    feeds_file.write_text(json.dumps({"feeds": [
-        {"name": name, "url": url, "interval_s": args.poll_interval} for name, url in server.feed_urls()]}))
+    feeds_file.write_text(
+        json.dumps(
+            {
+                "feeds": [
+                    {"name": name, "url": url, "interval_s": args.poll_interval}
+                    for name, url in server.feed_urls()
+                ]
+            }
+        )
+    )
     host = server.base_url.split("//")[1].split(":")[0]
-    settings = replace(base, feeds_file=str(feeds_file), data_dir=data,
-                       allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, host))))
+    settings = replace(
+        base,
+        feeds_file=str(feeds_file),
+        data_dir=data,
+        allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, host))),
+    )
     expected = {server.story_id(a): a for a in server.articles}
-    print(f"wirewatch demo: {len(server.articles)} articles from {len(server.outlets)} outlets at "
-          f"{server.base_url}, on {_describe(settings)}", file=sys.stderr)
+    print(
+        f"wirewatch demo: {len(server.articles)} articles from {len(server.outlets)} outlets at "
+        f"{server.base_url}, on {_describe(settings)}",
+        file=sys.stderr,
+    )
     with _redis_up(settings):
         index = Runtime(settings).index
         already = index.present(expected)
@@ -117,11 +132,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             workers.stop()
             server.stop()
         index.refresh()
-        latencies = [seen_at[sid] - server.served[a.path] for sid, a in expected.items()
-                     if sid in seen_at and sid not in already and a.path in server.served]
+        latencies = [
+            seen_at[sid] - server.served[a.path]
+            for sid, a in expected.items()
+            if sid in seen_at and sid not in already and a.path in server.served
+        ]
         missing = [a.path for sid, a in expected.items() if sid not in seen_at]
         summary: dict[str, Any] = {
-            "articles": len(expected), "searchable": len(seen_at), "missing": missing,
+            "articles": len(expected),
+            "searchable": len(seen_at),
+            "missing": missing,
             "already_indexed_before": len(already),
             "served_to_searchable_p50_s": round(_percentile(latencies, 0.5), 3) if latencies else None,
             "served_to_searchable_p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
@@ -132,8 +152,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         for title, query in (
             ("Stories mentioning Kaliningrad, best first", SearchQuery(text="Kaliningrad", size=3)),
-            ("Stories naming NATO (Wikidata Q7184), newest first", SearchQuery(entity="Q7184", sort="newest",
-                                                                              size=3)),
+            (
+                "Stories naming NATO (Wikidata Q7184), newest first",
+                SearchQuery(entity="Q7184", sort="newest", size=3),
+            ),
             ("Everything, newest first, copies collapsed", SearchQuery(size=5, sort="newest")),
         ):
             print(f"\n== {title}")
@@ -162,9 +184,16 @@ def _print_result(result: SearchResult) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     settings = _settings()
-    query = SearchQuery(text=" ".join(args.query), entity=args.entity, outlet=args.source,
-                        date_from=args.date_from, date_to=args.date_to, sort=args.sort, size=args.size,
-                        collapse=not args.all_copies)
+    query = SearchQuery(
+        text=" ".join(args.query),
+        entity=args.entity,
+        outlet=args.source,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        sort=args.sort,
+        size=args.size,
+        collapse=not args.all_copies,
+    )
     result = Runtime(settings).index.search(query)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -182,8 +211,10 @@ def cmd_story(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     print(f"{doc['title']}\n{doc['outlet']} · {doc.get('published')} · {doc['url']}")
-    print(f"cluster {doc['cluster']['id']} ({'canonical' if doc['cluster']['canonical'] else 'copy'}) · "
-          f"topic {doc['topic']['score']} · language {doc['language']}")
+    print(
+        f"cluster {doc['cluster']['id']} ({'canonical' if doc['cluster']['canonical'] else 'copy'}) · "
+        f"topic {doc['topic']['score']} · language {doc['language']}"
+    )
     for kind in ("person", "org", "place"):
         if doc["entities"][kind]:
             print(f"{kind}: {', '.join(doc['entities'][kind])}")
@@ -220,15 +251,29 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     rows = []
     for feed in runtime.feeds:
         st = states.get(feed.url, {})
-        rows.append({"name": feed.name, "url": feed.url, "status": st.get("status", "never polled"),
-                     "last_success": st.get("last_success"), "errors": int(st.get("errors", 0)),
-                     "last_error": st.get("last_error", ""), "entries_seen": int(st.get("entries_seen", 0))})
+        rows.append(
+            {
+                "name": feed.name,
+                "url": feed.url,
+                "status": st.get("status", "never polled"),
+                "last_success": st.get("last_success"),
+                "errors": int(st.get("errors", 0)),
+                "last_error": st.get("last_error", ""),
+                "entries_seen": int(st.get("entries_seen", 0)),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"]))) if r["last_success"] else "-"
-        print(f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}")
+        last = (
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"])))
+            if r["last_success"]
+            else "-"
+        )
+        print(
+            f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}"
+        )
     return 0
 
 

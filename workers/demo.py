@@ -46,8 +46,9 @@ class DemoArticle:
         return f"/{self.outlet_id}/news/{self.slug}"
 
 
-def load_corpus(path: Path, spacing_s: float = 0.25, minute_s: float = 0.05
-                ) -> tuple[dict[str, dict[str, Any]], list[DemoArticle]]:
+def load_corpus(
+    path: Path, spacing_s: float = 0.25, minute_s: float = 0.05
+) -> tuple[dict[str, dict[str, Any]], list[DemoArticle]]:
     """Outlets and every article (originals and copies) with its release time in the demo."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     outlets = {o["id"]: o for o in data["outlets"]}
@@ -55,36 +56,63 @@ def load_corpus(path: Path, spacing_s: float = 0.25, minute_s: float = 0.05
     articles: list[DemoArticle] = []
     for i, s in enumerate(stories):
         base = {
-            "slug": s["id"], "title": s["title"], "summary": s["summary"],
+            "slug": s["id"],
+            "title": s["title"],
+            "summary": s["summary"],
             "published": datetime.fromisoformat(s["published"].replace("Z", "+00:00")),
-            "author": s["author"], "dateline": s["dateline"], "wire": s.get("wire"),
+            "author": s["author"],
+            "dateline": s["dateline"],
+            "wire": s.get("wire"),
             "paragraphs": tuple(" ".join(p.split()) for p in s["paragraphs"]),
-            "topic": bool(s["topic"]), "keyword": s["keyword"],
+            "topic": bool(s["topic"]),
+            "keyword": s["keyword"],
         }
         release = i * spacing_s
-        articles.append(DemoArticle(outlet_id=s["outlet"], outlet_name=outlets[s["outlet"]]["name"],
-                                    is_copy=False, release_s=release, **base))
+        articles.append(
+            DemoArticle(
+                outlet_id=s["outlet"],
+                outlet_name=outlets[s["outlet"]]["name"],
+                is_copy=False,
+                release_s=release,
+                **base,
+            )
+        )
         for c in s.get("copies") or []:
-            articles.append(DemoArticle(outlet_id=c["outlet"], outlet_name=outlets[c["outlet"]]["name"],
-                                        is_copy=True, release_s=release + c["delay_minutes"] * minute_s,
-                                        **base))
+            articles.append(
+                DemoArticle(
+                    outlet_id=c["outlet"],
+                    outlet_name=outlets[c["outlet"]]["name"],
+                    is_copy=True,
+                    release_s=release + c["delay_minutes"] * minute_s,
+                    **base,
+                )
+            )
     return outlets, articles
 
 
 # Each outlet wraps the same story in different furniture, as real sites do.
 _CHROME = {
-    0: ("<nav class='top'><a href='/'>Home</a> | <a href='/world'>World</a> | <a href='/europe'>Europe</a>"
+    0: (
+        "<nav class='top'><a href='/'>Home</a> | <a href='/world'>World</a> | <a href='/europe'>Europe</a>"
         " | <a href='/business'>Business</a></nav>",
         "<aside class='related'><h3>Read next</h3><ul><li><a href='/x1'>Markets steady ahead of rate call</a>"
-        "</li><li><a href='/x2'>Ferry services resume after storm</a></li></ul></aside>"),
-    1: ("<header><div class='brand'>{outlet}</div><ul class='menu'><li>News</li><li>Opinion</li>"
+        "</li><li><a href='/x2'>Ferry services resume after storm</a></li></ul></aside>",
+    ),
+    1: (
+        "<header><div class='brand'>{outlet}</div><ul class='menu'><li>News</li><li>Opinion</li>"
         "<li>Sport</li></ul></header>",
-        "<div class='newsletter'>Sign up to our morning newsletter for the day's top stories.</div>"),
-    2: ("<div class='masthead'>{outlet} <span>Independent journalism since 1921</span></div>",
+        "<div class='newsletter'>Sign up to our morning newsletter for the day's top stories.</div>",
+    ),
+    2: (
+        "<div class='masthead'>{outlet} <span>Independent journalism since 1921</span></div>",
         "<section class='more'><h2>More on this story</h2><p><a href='/y1'>Analysis: what the drills "
-        "mean</a></p></section>"),
-    3: ("<div id='bar'><a href='/'>{outlet}</a> <a href='/subscribe'>Subscribe</a> <a href='/login'>Log in</a>"
-        "</div>", "<div class='share'>Share this article on social media</div>"),
+        "mean</a></p></section>",
+    ),
+    3: (
+        "<div id='bar'><a href='/'>{outlet}</a> <a href='/subscribe'>Subscribe</a> "
+        "<a href='/login'>Log in</a></div>",
+        "<div class='share'>Share this article on social media</div>",
+    ),
 }
 
 
@@ -108,9 +136,9 @@ def render_article(article: DemoArticle, outlet_index: int, base_url: str) -> st
 {top.format(outlet=esc(article.outlet_name))}
 <main><article>
 <h1>{esc(article.title)}</h1>
-<div class="byline">By {esc(article.author)} | {article.published.strftime('%d %B %Y %H:%M')} UTC</div>
-<figure><img src="/img/{article.slug}.jpg" alt=""><figcaption>Photo: {esc(article.outlet_name)} archive</figcaption>
-</figure>
+<div class="byline">By {esc(article.author)} | {article.published.strftime("%d %B %Y %H:%M")} UTC</div>
+<figure><img src="/img/{article.slug}.jpg" alt="">
+<figcaption>Photo: {esc(article.outlet_name)} archive</figcaption></figure>
 {chr(10).join(body)}
 <p class="copyright">Copyright 2026 {esc(article.outlet_name)}. All rights reserved.</p>
 </article></main>
@@ -125,29 +153,36 @@ def render_feed(outlet: Mapping[str, Any], articles: list[DemoArticle], base_url
     name = esc(outlet["name"])
     if outlet["feed"] == "atom":
         items = "".join(
-            f"<entry><title>{esc(a.title)}</title><link href=\"{esc(base_url + a.path)}\"/>"
+            f'<entry><title>{esc(a.title)}</title><link href="{esc(base_url + a.path)}"/>'
             f"<id>{esc(base_url + a.path)}</id><updated>{a.published.isoformat()}</updated>"
-            f"<summary>{esc(a.summary)}</summary></entry>" for a in articles)
+            f"<summary>{esc(a.summary)}</summary></entry>"
+            for a in articles
+        )
         return "application/atom+xml", (
-            f"<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\">"
+            f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
             f"<title>{name}</title><id>{esc(base_url)}/{outlet['id']}</id>"
-            f"<updated>{datetime.now().astimezone().isoformat()}</updated>{items}</feed>")
+            f"<updated>{datetime.now().astimezone().isoformat()}</updated>{items}</feed>"
+        )
     items = "".join(
-        f"<item><title>{esc(a.title)}</title><link>{esc(base_url + a.path)}?utm_source=rss&amp;utm_medium=feed"
-        f"</link><guid isPermaLink=\"false\">{a.outlet_id}-{a.slug}</guid>"
+        f"<item><title>{esc(a.title)}</title>"
+        f"<link>{esc(base_url + a.path)}?utm_source=rss&amp;utm_medium=feed</link>"
+        f'<guid isPermaLink="false">{a.outlet_id}-{a.slug}</guid>'
         f"<pubDate>{format_datetime(a.published)}</pubDate><description>{esc(a.summary)}</description></item>"
-        for a in articles)
+        for a in articles
+    )
     return "application/rss+xml", (
-        f"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel><title>{name}</title>"
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{name}</title>'
         f"<link>{esc(base_url)}/{outlet['id']}</link><description>{name} world news</description>{items}"
-        f"</channel></rss>")
+        f"</channel></rss>"
+    )
 
 
 class DemoServer:
     """Serves /<outlet>/feed.xml and /<outlet>/news/<slug>; records when each page was first served."""
 
-    def __init__(self, corpus: Path, host: str = "127.0.0.1", port: int = DEMO_PORT,
-                 spacing_s: float = 0.25) -> None:
+    def __init__(
+        self, corpus: Path, host: str = "127.0.0.1", port: int = DEMO_PORT, spacing_s: float = 0.25
+    ) -> None:
         self.outlets, self.articles = load_corpus(corpus, spacing_s=spacing_s)
         self._outlet_index = {oid: i for i, oid in enumerate(self.outlets)}
         self._by_path = {a.path: a for a in self.articles}
@@ -203,7 +238,11 @@ class DemoServer:
         if article is not None and article in self.released():
             with self._lock:
                 self.served.setdefault(path, time.time())
-            return 200, "text/html", render_article(article, self._outlet_index[article.outlet_id], self.base_url)
+            return (
+                200,
+                "text/html",
+                render_article(article, self._outlet_index[article.outlet_id], self.base_url),
+            )
         return 404, "text/html", "<html><body><h1>Not found</h1></body></html>"
 
     def start(self) -> DemoServer:

@@ -43,8 +43,13 @@ def load_feeds(path: Path) -> list[Feed]:
     data = load_yaml(path) or {}
     feeds = []
     for item in data.get("feeds", []):
-        feeds.append(Feed(url=str(item["url"]), name=str(item.get("name", item["url"])),
-                          interval_s=int(item.get("interval_s", data.get("default_interval_s", 300)))))
+        feeds.append(
+            Feed(
+                url=str(item["url"]),
+                name=str(item.get("name", item["url"])),
+                interval_s=int(item.get("interval_s", data.get("default_interval_s", 300))),
+            )
+        )
     return feeds
 
 
@@ -85,8 +90,15 @@ class Runtime:
     @functools.cached_property
     def http(self) -> GuardedHttpClient:
         s = self.settings
-        return GuardedHttpClient(s.user_agent, s.connect_timeout_s, s.read_timeout_s, s.total_timeout_s,
-                                 s.max_body_bytes, s.max_redirects, s.allow_hosts)
+        return GuardedHttpClient(
+            s.user_agent,
+            s.connect_timeout_s,
+            s.read_timeout_s,
+            s.total_timeout_s,
+            s.max_body_bytes,
+            s.max_redirects,
+            s.allow_hosts,
+        )
 
     @functools.cached_property
     def index(self) -> StoryIndex:
@@ -98,8 +110,13 @@ class Runtime:
         else:
             from workers.adapters.elasticsearch_index import ElasticsearchIndex, make_client
 
-            client = make_client(s.elasticsearch_url, s.elasticsearch_username, s.elasticsearch_password,
-                                 s.elasticsearch_api_key, s.elasticsearch_ca_certs)
+            client = make_client(
+                s.elasticsearch_url,
+                s.elasticsearch_username,
+                s.elasticsearch_password,
+                s.elasticsearch_api_key,
+                s.elasticsearch_ca_certs,
+            )
             index = ElasticsearchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
         index.ensure_ready()
         return index

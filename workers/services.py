@@ -73,10 +73,30 @@ class EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-             "--dir", str(self.directory.resolve()), "--appendonly", "yes", "--save", "",
-             "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", "redis.log"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                redis_server_binary(),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.directory.resolve()),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "redis.log",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_redis(self.url)
 
@@ -113,16 +133,30 @@ class WorkerSet:
     def start(self) -> None:
         data = self.settings.data_dir.resolve()
         data.mkdir(parents=True, exist_ok=True)
-        self.processes.append(self._celery(
-            ["worker", "--loglevel", self.settings.log_level, "--concurrency",
-             str(self.settings.worker_concurrency), "--hostname", f"wirewatch-{os.getpid()}@%h",
-             "--without-mingle", "--without-gossip"]))
+        self.processes.append(
+            self._celery(
+                [
+                    "worker",
+                    "--loglevel",
+                    self.settings.log_level,
+                    "--concurrency",
+                    str(self.settings.worker_concurrency),
+                    "--hostname",
+                    f"wirewatch-{os.getpid()}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                ]
+            )
+        )
         if self.beat:
             # Beat merges a stored schedule with the configured one; start from the configured one only.
             for old in data.glob("beat-schedule*"):
                 old.unlink()
-            self.processes.append(self._celery(
-                ["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")]))
+            self.processes.append(
+                self._celery(
+                    ["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")]
+                )
+            )
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes)

@@ -67,7 +67,7 @@ class Settings:
         for key, raw in env.items():
             if not key.startswith(PREFIX):
                 continue
-            name = key[len(PREFIX):].lower()
+            name = key[len(PREFIX) :].lower()
             if name not in fields:
                 known = ", ".join(PREFIX + n.upper() for n in sorted(fields))
                 raise SettingsError(f"unknown setting {key}; known settings: {known}")

@@ -75,13 +75,22 @@ def _run_stage(task: Task, stage: str, story_id: str, work: Callable[[], str]) -
 def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
     reason = exc.reason if isinstance(exc, StageError) else type(exc).__name__
     current().ledger.record(story_id, stage, "failed", f"{reason}: {exc}")
-    current().ledger.dead_letter({
-        "t": time.time(), "task": task.name, "stage": stage, "story_id": story_id,
-        "error": f"{type(exc).__name__}: {exc}", "attempts": task.request.retries + 1,
-        "args": list(task.request.args or ()),
-    })
-    log.error("failed permanently: %s", exc, extra={"story_id": story_id, "stage": stage,
-                                                     "task_id": task.request.id, "outcome": "failed"})
+    current().ledger.dead_letter(
+        {
+            "t": time.time(),
+            "task": task.name,
+            "stage": stage,
+            "story_id": story_id,
+            "error": f"{type(exc).__name__}: {exc}",
+            "attempts": task.request.retries + 1,
+            "args": list(task.request.args or ()),
+        }
+    )
+    log.error(
+        "failed permanently: %s",
+        exc,
+        extra={"story_id": story_id, "stage": stage, "task_id": task.request.id, "outcome": "failed"},
+    )
 
 
 # --- feeds -----------------------------------------------------------------------------------
@@ -101,15 +110,18 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
     try:
         resp = rt.http.get(feed_url, headers=headers)
         if resp.status == 304:
-            rt.feed_state.update(feed_url, status="not_modified", last_poll=now, last_success=now,
-                                 consecutive_failures=0)
+            rt.feed_state.update(
+                feed_url, status="not_modified", last_poll=now, last_success=now, consecutive_failures=0
+            )
             return {"feed": feed_url, "new": 0, "not_modified": True}
         parsed = parse_feed(resp.body, feed_url)
     except StageError as exc:
         failures = rt.feed_state.incr(feed_url, "consecutive_failures")
         rt.feed_state.incr(feed_url, "errors")
         rt.feed_state.update(feed_url, status="failing", last_poll=now, last_error=f"{exc.reason}: {exc}")
-        log.warning("feed failed (%d in a row): %s", failures, exc, extra={"feed": feed_url, "outcome": "failed"})
+        log.warning(
+            "feed failed (%d in a row): %s", failures, exc, extra={"feed": feed_url, "outcome": "failed"}
+        )
         return {"feed": feed_url, "error": str(exc)}
     new = 0
     for entry in parsed.entries:
@@ -119,8 +131,14 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
             new += 1
     rt.feed_state.incr(feed_url, "entries_seen", new)
     rt.feed_state.update(
-        feed_url, status="ok", title=parsed.title, last_poll=now, last_success=now, consecutive_failures=0,
-        etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
+        feed_url,
+        status="ok",
+        title=parsed.title,
+        last_poll=now,
+        last_success=now,
+        consecutive_failures=0,
+        etag=resp.headers.get("etag"),
+        last_modified=resp.headers.get("last-modified"),
         last_problems="; ".join(parsed.problems)[:1000],
     )
     log.info("polled: %d entries, %d new", len(parsed.entries), new, extra={"feed": feed_url})
@@ -139,8 +157,15 @@ def fetch_article(self: Task, entry_json: dict[str, Any]) -> dict[str, str]:
         resp = rt.http.get(entry.url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
         check_article(resp)
         key = rt.raw_store.put(resp.body)
-        page = FetchedPage(story_id=entry.story_id, url=resp.url, raw_key=key, status=resp.status,
-                           content_type=resp.headers.get("content-type", ""), fetched_at=utc_now(), entry=entry)
+        page = FetchedPage(
+            story_id=entry.story_id,
+            url=resp.url,
+            raw_key=key,
+            status=resp.status,
+            content_type=resp.headers.get("content-type", ""),
+            fetched_at=utc_now(),
+            entry=entry,
+        )
         rt.stages.save("fetch", entry.story_id, page.to_json())
         return f"{len(resp.body)} bytes from {resp.url}"
 
@@ -178,8 +203,9 @@ def extract_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
         result = extract(story, rt.nlp, rt.extract_options)
         rt.stages.save("extract", story.story_id, result.to_json())
-        return result.skipped or (f"{len(result.entities)} entities, {len(result.claims)} claims, "
-                                  f"topic {result.topic_score}")
+        return result.skipped or (
+            f"{len(result.entities)} entities, {len(result.claims)} claims, topic {result.topic_score}"
+        )
 
     return _run_stage(self, "extract", ref["story_id"], work)
 

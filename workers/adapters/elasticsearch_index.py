@@ -20,8 +20,9 @@ RETRYABLE = (429, 502, 503, 504)
 ENGLISH_FIELDS = ("title", "summary", "text")
 
 
-def make_client(url: str, username: str = "", password: str = "", api_key: str = "",
-                ca_certs: str = "") -> Elasticsearch:
+def make_client(
+    url: str, username: str = "", password: str = "", api_key: str = "", ca_certs: str = ""
+) -> Elasticsearch:
     options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
     if api_key:
         options["api_key"] = api_key
@@ -69,8 +70,10 @@ class ElasticsearchIndex:
         if english:
             for name in ENGLISH_FIELDS:
                 props[name].setdefault("fields", {})["english"] = {"type": "text", "analyzer": "english"}
-            props["claims"]["properties"]["text"]["fields"]["english"] = {"type": "text",
-                                                                          "analyzer": "english"}
+            props["claims"]["properties"]["text"]["fields"]["english"] = {
+                "type": "text",
+                "analyzer": "english",
+            }
         result: dict[str, Any] = spec
         return result
 
@@ -86,10 +89,12 @@ class ElasticsearchIndex:
                 first = self.version_name(1)
                 if not self._es.indices.exists(index=first):
                     self._es.indices.create(index=first)
-                self._es.indices.update_aliases(actions=[
-                    {"add": {"index": first, "alias": self.write_alias, "is_write_index": True}},
-                    {"add": {"index": first, "alias": self.read_alias}},
-                ])
+                self._es.indices.update_aliases(
+                    actions=[
+                        {"add": {"index": first, "alias": self.write_alias, "is_write_index": True}},
+                        {"add": {"index": first, "alias": self.read_alias}},
+                    ]
+                )
         except (ApiError, TransportError) as exc:
             if isinstance(exc, ApiError) and exc.meta.status == 400 and "already_exists" in str(exc):
                 return  # another worker won the race to create the first version
@@ -114,8 +119,9 @@ class ElasticsearchIndex:
     def put_many(self, docs: Iterable[Mapping[str, Any]]) -> None:
         actions = ({"_index": self.write_alias, "_id": d["story_id"], "_source": dict(d)} for d in docs)
         failed = []
-        for ok, item in helpers.streaming_bulk(self._es, actions, max_retries=5, initial_backoff=1,
-                                               raise_on_error=False, chunk_size=500):
+        for ok, item in helpers.streaming_bulk(
+            self._es, actions, max_retries=5, initial_backoff=1, raise_on_error=False, chunk_size=500
+        ):
             if not ok:
                 failed.append(item)
         if failed:
@@ -146,8 +152,9 @@ class ElasticsearchIndex:
         found: set[str] = set()
         for i in range(0, len(ids), 1000):
             chunk = ids[i : i + 1000]
-            resp = self._es.search(index=self.read_alias, query={"ids": {"values": chunk}}, size=len(chunk),
-                                   source=False)
+            resp = self._es.search(
+                index=self.read_alias, query={"ids": {"values": chunk}}, size=len(chunk), source=False
+            )
             found.update(h["_id"] for h in resp["hits"]["hits"])
         return found
 

@@ -35,8 +35,14 @@ def address_allowed(ip: str) -> bool:
     addr = ipaddress.ip_address(ip)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    return not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_reserved or addr.is_unspecified)
+    return not (
+        addr.is_private
+        or addr.is_loopback
+        or addr.is_link_local
+        or addr.is_multicast
+        or addr.is_reserved
+        or addr.is_unspecified
+    )
 
 
 class GuardedHttpClient:
@@ -54,8 +60,9 @@ class GuardedHttpClient:
     ) -> None:
         self._client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s,
-                                  pool=connect_timeout_s),
+            timeout=httpx.Timeout(
+                connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=connect_timeout_s
+            ),
             follow_redirects=False,
             trust_env=False,
         )
@@ -77,8 +84,9 @@ class GuardedHttpClient:
         if host in self._allow:
             return
         try:
-            infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                       proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(
+                host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
+            )
         except socket.gaierror as exc:
             raise TransientError(f"cannot resolve {host}: {exc}") from exc
         for info in infos:
@@ -106,8 +114,9 @@ class GuardedHttpClient:
             except httpx.DecodingError as exc:
                 raise PermanentError(f"undecodable body from {current}: {exc}") from exc
             if status in (429, 503) or status >= 500:
-                raise TransientError(f"HTTP {status} from {current}",
-                                     retry_after=_retry_after(resp_headers.get("retry-after")))
+                raise TransientError(
+                    f"HTTP {status} from {current}", retry_after=_retry_after(resp_headers.get("retry-after"))
+                )
             if status >= 400:
                 raise PermanentError(f"HTTP {status} from {current}")
             return HttpResponse(url=current, status=status, headers=resp_headers, body=body)
@@ -115,8 +124,12 @@ class GuardedHttpClient:
 
     def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
         declared = resp.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._max_body and \
-                not resp.headers.get("content-encoding"):
+        if (
+            declared
+            and declared.isdigit()
+            and int(declared) > self._max_body
+            and not resp.headers.get("content-encoding")
+        ):
             raise TooLarge(f"declared {declared} bytes, cap is {self._max_body}")
         chunks: list[bytes] = []
         size = 0

@@ -17,14 +17,15 @@ TRACE_LIMIT = 50
 
 def connect(url: str) -> redis.Redis:
     """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs."""
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
-                                decode_responses=False)
+    return redis.Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, decode_responses=False
+    )
 
 
 def celery_broker_url(url: str) -> str:
     """Celery spells unix sockets ``redis+socket://``; redis-py spells them ``unix://``."""
     if url.startswith("unix://"):
-        return "redis+socket://" + url[len("unix://"):]
+        return "redis+socket://" + url[len("unix://") :]
     return url
 
 

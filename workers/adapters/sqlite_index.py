@@ -117,16 +117,27 @@ class SqliteIndex:
             "cluster_id=excluded.cluster_id, outlet=excluded.outlet, url=excluded.url, title=excluded.title, "
             "published=excluded.published, topic_score=excluded.topic_score, doc=excluded.doc "
             "RETURNING rowid",
-            (sid, doc["cluster"]["id"], doc["outlet"], doc["url"], doc["title"], doc.get("published"),
-             float(doc.get("topic", {}).get("score", 0.0)), json.dumps(doc)),
+            (
+                sid,
+                doc["cluster"]["id"],
+                doc["outlet"],
+                doc["url"],
+                doc["title"],
+                doc.get("published"),
+                float(doc.get("topic", {}).get("score", 0.0)),
+                json.dumps(doc),
+            ),
         )
         rowid = cur.fetchone()[0]
-        db.execute("INSERT INTO stories_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
-                   (rowid, doc["title"], doc.get("summary", ""), doc["text"]))
+        db.execute(
+            "INSERT INTO stories_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
+            (rowid, doc["title"], doc.get("summary", ""), doc["text"]),
+        )
         ents = doc.get("entities", {})
         values = {v.casefold() for key in ("person", "org", "place", "ids") for v in ents.get(key, [])}
-        db.executemany("INSERT INTO story_entities (story_id, value) VALUES (?, ?)",
-                       [(sid, v) for v in sorted(values)])
+        db.executemany(
+            "INSERT INTO story_entities (story_id, value) VALUES (?, ?)", [(sid, v) for v in sorted(values)]
+        )
 
     def refresh(self) -> None:
         """Writes are visible as soon as they commit."""
@@ -143,7 +154,8 @@ class SqliteIndex:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             rows = self._db().execute(
-                f"SELECT story_id FROM stories WHERE story_id IN ({','.join('?' * len(chunk))})", chunk)
+                f"SELECT story_id FROM stories WHERE story_id IN ({','.join('?' * len(chunk))})", chunk
+            )
             found.update(r[0] for r in rows)
         return found
 
@@ -158,7 +170,7 @@ class SqliteIndex:
         if query.text.strip() and match is None:
             return SearchResult(total=0)
         if match:
-            source = ("stories_fts f JOIN stories s ON s.rowid = f.rowid")
+            source = "stories_fts f JOIN stories s ON s.rowid = f.rowid"
             where.append("stories_fts MATCH ?")
             params.append(match)
             rank = "bm25(stories_fts, 3.0, 2.0, 1.0)"
@@ -176,11 +188,16 @@ class SqliteIndex:
         if query.date_to:
             where.append("s.published <= ?")
             params.append(date_bound(query.date_to, end=True))
-        order = "rank, s.published DESC" if match and query.sort != "newest" else \
-            "s.published IS NULL, s.published DESC, rank"
-        sql = (f"SELECT s.rowid, s.story_id, s.cluster_id, s.outlet, s.url, s.title, s.published, "
-               f"s.topic_score, {rank} AS rank FROM {source} "
-               f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}")
+        order = (
+            "rank, s.published DESC"
+            if match and query.sort != "newest"
+            else "s.published IS NULL, s.published DESC, rank"
+        )
+        sql = (
+            f"SELECT s.rowid, s.story_id, s.cluster_id, s.outlet, s.url, s.title, s.published, "
+            f"s.topic_score, {rank} AS rank FROM {source} "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}"
+        )
         rows = db.execute(sql, params).fetchall()
         # One hit per cluster (the best-ranked copy), with every matching copy as a source.
         groups: dict[str, list[tuple[Any, ...]]] = {}
@@ -198,11 +215,20 @@ class SqliteIndex:
             if query.collapse:
                 members = sorted(groups[cluster], key=lambda r: (r[6] is None, r[6] or ""))
                 sources = tuple(Source(r[1], r[3], r[4], r[6]) for r in members)
-            hits.append(SearchHit(
-                story_id=sid, title=title, outlet=outlet, url=url, published=published,
-                snippet=self._snippet(db, rowid, match), score=-float(rank_value) if match else None,
-                cluster_id=cluster, sources=sources, topic_score=float(topic),
-            ))
+            hits.append(
+                SearchHit(
+                    story_id=sid,
+                    title=title,
+                    outlet=outlet,
+                    url=url,
+                    published=published,
+                    snippet=self._snippet(db, rowid, match),
+                    score=-float(rank_value) if match else None,
+                    cluster_id=cluster,
+                    sources=sources,
+                    topic_score=float(topic),
+                )
+            )
         return SearchResult(total=len(ordered), hits=tuple(hits))
 
     @staticmethod
@@ -210,7 +236,9 @@ class SqliteIndex:
         if match:
             row = db.execute(
                 f"SELECT snippet(stories_fts, 2, '{_PRE}', '{_POST}', '…', 32) FROM stories_fts "
-                "WHERE stories_fts MATCH ? AND rowid = ?", (match, rowid)).fetchone()
+                "WHERE stories_fts MATCH ? AND rowid = ?",
+                (match, rowid),
+            ).fetchone()
             if row and _PRE in row[0]:
                 return html.escape(row[0]).replace(_PRE, MARK_PRE).replace(_POST, MARK_POST)
         text = db.execute("SELECT text FROM stories_fts WHERE rowid = ?", (rowid,)).fetchone()[0]
