@@ -19,8 +19,11 @@ ensure_venv() {
   fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # An old pip skips lxml's extra that trafilatura needs; upgrade first.
-    .venv/bin/python -m pip install -q --upgrade pip
-    if [ -n "$extra" ]; then .venv/bin/pip install -q -e ".[$extra]"; else .venv/bin/pip install -q -e .; fi
+    echo "installing wirewatch into .venv (log: .venv/install.log)" >&2
+    {
+      .venv/bin/python -m pip install --upgrade pip
+      if [ -n "$extra" ]; then .venv/bin/pip install -e ".[$extra]"; else .venv/bin/pip install -e .; fi
+    } > .venv/install.log 2>&1 || { tail -30 .venv/install.log >&2; return 1; }
     touch "$stamp"
   fi
 }

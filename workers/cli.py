@@ -116,8 +116,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _redis_up(settings):
         index = Runtime(settings).index
         already = index.present(expected)
-        workers = WorkerSet(settings)
+        workers = WorkerSet(settings, log_dir=data / "logs")
         workers.start()
+        print(f"wirewatch demo: worker and beat logs in {data / 'logs'}", file=sys.stderr)
         seen_at: dict[str, float] = {}
         deadline = time.monotonic() + args.timeout
         try:

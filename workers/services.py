@@ -118,6 +118,7 @@ class WorkerSet:
     settings: Settings
     beat: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None  # None: children write to this terminal
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def _env(self) -> dict[str, str]:
@@ -128,7 +129,12 @@ class WorkerSet:
 
     def _celery(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args]
-        return subprocess.Popen(cmd, env=self._env(), start_new_session=True)
+        if self.log_dir is None:
+            return subprocess.Popen(cmd, env=self._env(), start_new_session=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{args[0]}.log").open("ab") as log_file:
+            return subprocess.Popen(cmd, env=self._env(), start_new_session=True, stdout=log_file,
+                                    stderr=subprocess.STDOUT)
 
     def start(self) -> None:
         data = self.settings.data_dir.resolve()
