@@ -23,6 +23,7 @@ class BoilerplateRule:
 
     name: str
     pattern: re.Pattern[str]
+    max_words: int | None = None  # longer paragraphs are never this boilerplate
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,23 @@ class CleanOptions:
 
 def load_rules(spec: Iterable[Mapping[str, Any]]) -> tuple[BoilerplateRule, ...]:
     """Compile boilerplate rules from config data (``name`` and ``pattern`` per rule)."""
-    return tuple(BoilerplateRule(str(r["name"]), re.compile(str(r["pattern"]), re.IGNORECASE)) for r in spec)
+    return tuple(
+        BoilerplateRule(
+            str(r["name"]),
+            re.compile(str(r["pattern"]), re.IGNORECASE),
+            int(r["max_words"]) if r.get("max_words") else None,
+        )
+        for r in spec
+    )
 
 
 def is_boilerplate(paragraph: str, rules: Iterable[BoilerplateRule]) -> str | None:
     """The name of the first rule the paragraph matches as a whole, or None."""
     text = paragraph.strip()
+    words = len(text.split())
     for rule in rules:
+        if rule.max_words is not None and words > rule.max_words:
+            continue
         if rule.pattern.fullmatch(text):
             return rule.name
     return None

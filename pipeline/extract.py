@@ -9,17 +9,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.models import Claim, CleanStory, Entity, Extraction
+from pipeline.claims import extract_claims
+from pipeline.models import CleanStory, Entity, Extraction
 
 LABEL_TYPES = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "place"}
-SPEECH_VERBS = frozenset(
-    "say said says tell told warn warned warns add added adds state stated states insist insisted insists "
-    "claim claimed claims deny denied denies maintain maintained maintains accuse accused accuses "
-    "argue argued argues announce announced announces declare declared declares stress stressed stresses "
-    "note noted notes explain explained explains write wrote writes confirm confirmed confirms "
-    "urge urged urges reply replied replies respond responded responds vow vowed vows".split()
-)
-_QUOTE_SPAN = re.compile(r"[\"“”]([^\"“”]{12,}?)[\"“”]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +60,14 @@ def load_topic(spec: Mapping[str, Any]) -> TopicDefinition:
     )
 
 
+def _token_pattern(text: str) -> dict[str, str]:
+    """Acronyms match their exact case ("US" is not "us"); other words match in any case."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and all(c.isupper() for c in letters) and len(letters) <= 4:
+        return {"ORTH": text}
+    return {"LOWER": text.lower()}
+
+
 def add_gazetteer(nlp: Any, gazetteer: Sequence[GazetteerEntry]) -> Any:
     """Put an entity ruler with the gazetteer before the statistical NER, so known actors win."""
     label = {"person": "PERSON", "org": "ORG", "place": "GPE"}
@@ -76,7 +77,7 @@ def add_gazetteer(nlp: Any, gazetteer: Sequence[GazetteerEntry]) -> Any:
             patterns.append(
                 {
                     "label": label[entry.type],
-                    "pattern": [{"LOWER": tok.lower()} for tok in surface.split()],
+                    "pattern": [_token_pattern(tok.text) for tok in nlp.make_doc(surface)],
                     "id": entry.id or f"name:{entry.name}",
                 }
             )
@@ -111,65 +112,6 @@ def _entities(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Entity]:
             continue
         counts[(name, etype, None)] += 1
     return [Entity(name=n, type=t, id=i, count=c) for (n, t, i), c in counts.most_common()]
-
-
-def _speaker_near(
-    sent: Any, by_id: Mapping[str, GazetteerEntry], last_person: Entity | None
-) -> tuple[str, str | None, str] | None:
-    """The subject of a speech verb in the sentence: (speaker, speaker id, cue)."""
-    for tok in sent:
-        if tok.lemma_.lower() not in SPEECH_VERBS and tok.lower_ not in SPEECH_VERBS:
-            continue
-        for child in tok.children:
-            if child.dep_ not in ("nsubj", "nsubjpass"):
-                continue
-            if child.pos_ == "PRON" and last_person is not None:
-                return last_person.name, last_person.id, tok.text
-            span = sent.doc[child.left_edge.i : child.right_edge.i + 1]
-            ent = next((e for e in span.ents if e.label_ in ("PERSON", "ORG", "GPE")), None)
-            if ent is not None:
-                known = by_id.get(ent.ent_id_) if ent.ent_id_ else None
-                return (
-                    (known.name if known else normalise_name(ent.text)),
-                    (known.id if known else None),
-                    tok.text,
-                )
-            return normalise_name(span.text), None, tok.text
-    return None
-
-
-def _claims(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Claim]:
-    claims: list[Claim] = []
-    last_person: Entity | None = None
-    text = doc.text
-    for sent in doc.sents:
-        persons = [e for e in sent.ents if e.label_ == "PERSON"]
-        found = _speaker_near(sent, by_id, last_person)
-        quotes = [m for m in _QUOTE_SPAN.finditer(text, sent.start_char, sent.end_char)]
-        if found is not None:
-            speaker, speaker_id, cue = found
-            if quotes:
-                for m in quotes:
-                    claims.append(
-                        Claim(
-                            speaker, cue, "direct", m.group(1).strip(" ,"), m.start(1), m.end(1), speaker_id
-                        )
-                    )
-            else:
-                verb = next(t for t in sent if t.text == cue)
-                comp = [c for c in verb.children if c.dep_ == "ccomp"]
-                if comp:
-                    span = doc[comp[0].left_edge.i : comp[0].right_edge.i + 1]
-                    claims.append(
-                        Claim(speaker, cue, "reported", span.text, span.start_char, span.end_char, speaker_id)
-                    )
-        if persons:
-            last = persons[-1]
-            known = by_id.get(last.ent_id_) if last.ent_id_ else None
-            last_person = Entity(
-                known.name if known else normalise_name(last.text), "person", known.id if known else None
-            )
-    return claims
 
 
 def topic_relevance(text: str, entities: Sequence[Entity], topic: TopicDefinition) -> tuple[float, list[str]]:
@@ -210,7 +152,7 @@ def extract_many(stories: Sequence[CleanStory], nlp: Any, options: ExtractOption
         yield Extraction(
             story_id=story.story_id,
             entities=tuple(entities),
-            claims=tuple(_claims(doc, by_id)),
+            claims=tuple(extract_claims(doc, by_id, normalise_name)),
             topic_score=score,
             topic_reasons=tuple(reasons),
         )

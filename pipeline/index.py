@@ -90,7 +90,7 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
                 "bool": {
                     "minimum_should_match": 1,
                     "should": [
-                        {"term": {"entities.ids": value}},
+                        {"term": {"entities.ids": {"value": value, "case_insensitive": True}}},
                         *(
                             {"term": {f"entities.{t}": {"value": value, "case_insensitive": True}}}
                             for t in ("person", "org", "place")

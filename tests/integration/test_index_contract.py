@@ -141,6 +141,7 @@ def test_filters_entity_outlet_dates(story_index: StoryIndex) -> None:
         return {h.story_id for h in story_index.search(SearchQuery(**kw)).hits}
 
     assert ids(entity="Q7184") == {"e1"}
+    assert ids(entity="q7184") == {"e1"}
     assert ids(entity="dmitry peskov") == {"e2"}
     assert ids(outlet="coastal courier") == {"e2"}
     assert ids(date_from="2026-11-19") == {"e2"}

@@ -1,5 +1,7 @@
 """Dedupe stage: text normalisation, text hashes and clusters with an in-memory state."""
 
+# ruff: noqa: E501 - sample news paragraphs and bug reasons read better unbroken
+
 from __future__ import annotations
 
 import re
@@ -9,7 +11,7 @@ import pytest
 from pipeline.dedupe import dedupe, normalise_text, text_hash
 from pipeline.models import CleanStory
 
-BASE = "Peskov said NATO's \"drills\" near the border - held every year - were a provocation."
+BASE = 'Peskov said NATO\'s "drills" near the border - held every year - were a provocation.'
 
 
 @pytest.mark.parametrize(
@@ -17,8 +19,8 @@ BASE = "Peskov said NATO's \"drills\" near the border - held every year - were a
     [
         "Peskov said NATO’s “drills” near the border – held every year – were a provocation.",  # curly, en dash
         "Peskov said NATO's «drills» near the border — held every year — were a provocation.",  # guillemets, em
-        "PESKOV SAID NATO'S \"DRILLS\" NEAR THE BORDER - HELD EVERY YEAR - WERE A PROVOCATION.",
-        "  Peskov   said\nNATO's \"drills\"\tnear the border  -  held every year - were a provocation.  ",
+        'PESKOV SAID NATO\'S "DRILLS" NEAR THE BORDER - HELD EVERY YEAR - WERE A PROVOCATION.',
+        '  Peskov   said\nNATO\'s "drills"\tnear the border  -  held every year - were a provocation.  ',
         "Peskov said NATO's drills near the border, held every year, were a provocation!",
         "Peskov said „NATO's drills“ near the border (held every year) were a provocation",
         "Peskov said NATO\u2019s \u201cdrills\u201d near the border\u00a0- held every year - were a provocation.",
@@ -37,10 +39,10 @@ def test_normalise_text_output() -> None:
 @pytest.mark.parametrize(
     "changed",
     [
-        "Peskov said NATO's \"drills\" near the border - held every year - were not a provocation.",
-        "Lavrov said NATO's \"drills\" near the border - held every year - were a provocation.",
-        "Peskov said NATO's \"drills\" near the border - held every month - were a provocation.",
-        "Peskov said NATO's \"drills\" near the border - held every year - were a provocation. More soon.",
+        'Peskov said NATO\'s "drills" near the border - held every year - were not a provocation.',
+        'Lavrov said NATO\'s "drills" near the border - held every year - were a provocation.',
+        'Peskov said NATO\'s "drills" near the border - held every month - were a provocation.',
+        'Peskov said NATO\'s "drills" near the border - held every year - were a provocation. More soon.',
     ],
 )
 def test_text_hash_differs_when_a_word_changes(changed: str) -> None:
@@ -63,9 +65,15 @@ class DictDedupeState:
 
 
 def _story(story_id: str, text: str) -> CleanStory:
-    return CleanStory(story_id=story_id, url=f"https://wire.example/{story_id}",
-                      canonical_url=f"https://wire.example/{story_id}", feed_url="https://wire.example/rss",
-                      outlet="Wire", title="Drill", text=text)
+    return CleanStory(
+        story_id=story_id,
+        url=f"https://wire.example/{story_id}",
+        canonical_url=f"https://wire.example/{story_id}",
+        feed_url="https://wire.example/rss",
+        outlet="Wire",
+        title="Drill",
+        text=text,
+    )
 
 
 def test_dedupe_clusters() -> None:
@@ -84,7 +92,9 @@ def test_dedupe_clusters() -> None:
     assert copy.is_canonical is False
     assert copy.text_hash == first.text_hash
 
-    other = dedupe(_story("s3", "Finland said it would keep its eastern border closed until February."), state)
+    other = dedupe(
+        _story("s3", "Finland said it would keep its eastern border closed until February."), state
+    )
     assert other.cluster_id == "s3"
     assert other.is_canonical is True
     assert other.text_hash != first.text_hash

@@ -1,5 +1,7 @@
 """Extract stage with the real spaCy model, the real gazetteer and the real topic definition."""
 
+# ruff: noqa: E501 - sample news paragraphs and bug reasons read better unbroken
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +26,9 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 @pytest.fixture(scope="module")
 def options() -> ExtractOptions:
-    gazetteer = load_gazetteer(yaml.safe_load((CONFIG / "gazetteer.yaml").read_text(encoding="utf-8"))["entities"])
+    gazetteer = load_gazetteer(
+        yaml.safe_load((CONFIG / "gazetteer.yaml").read_text(encoding="utf-8"))["entities"]
+    )
     topic = load_topic(yaml.safe_load((CONFIG / "topic.yaml").read_text(encoding="utf-8")))
     return ExtractOptions(gazetteer=gazetteer, topic=topic)
 
@@ -37,9 +41,16 @@ def nlp(options: ExtractOptions) -> Any:
 
 
 def _story(text: str, *, story_id: str = "s1", language: str = "en", title: str = "") -> CleanStory:
-    return CleanStory(story_id=story_id, url=f"https://wire.example/{story_id}",
-                      canonical_url=f"https://wire.example/{story_id}", feed_url="https://wire.example/rss",
-                      outlet="Wire", title=title, text=text, language=language)
+    return CleanStory(
+        story_id=story_id,
+        url=f"https://wire.example/{story_id}",
+        canonical_url=f"https://wire.example/{story_id}",
+        feed_url="https://wire.example/rss",
+        outlet="Wire",
+        title=title,
+        text=text,
+        language=language,
+    )
 
 
 def _run(nlp: Any, options: ExtractOptions, text: str, **kw: Any) -> Extraction:
@@ -83,16 +94,24 @@ def test_entities_linked_to_gazetteer(nlp: Any, options: ExtractOptions) -> None
 
 
 def test_alias_links_to_preferred_name(nlp: Any, options: ExtractOptions) -> None:
-    x = _run(nlp, options, "Foreign ministers met in Brussels on Tuesday. The alliance agreed to send more "
-                           "air-defence systems to its eastern members.")
+    x = _run(
+        nlp,
+        options,
+        "Foreign ministers met in Brussels on Tuesday. The alliance agreed to send more "
+        "air-defence systems to its eastern members.",
+    )
     nato = _entity(x, "NATO")
     assert (nato.type, nato.id) == ("org", "Q7184")
     assert _entity(x, "Brussels").id == "Q239"
 
 
 def test_mentions_of_one_actor_are_counted_together(nlp: Any, options: ExtractOptions) -> None:
-    x = _run(nlp, options, "President Vladimir Putin said that Russia had no plans to attack any NATO member. "
-                           "NATO dismissed the remarks, and the alliance said its troops would stay.")
+    x = _run(
+        nlp,
+        options,
+        "President Vladimir Putin said that Russia had no plans to attack any NATO member. "
+        "NATO dismissed the remarks, and the alliance said its troops would stay.",
+    )
     assert _entity(x, "NATO").count == 3
     putin = _entity(x, "Vladimir Putin")
     assert (putin.type, putin.id, putin.count) == ("person", "Q7747", 1)
@@ -136,8 +155,16 @@ FOOTBALL = (
 def test_topic_score_for_a_russia_nato_story(nlp: Any, options: ExtractOptions) -> None:
     x = _run(nlp, options, RUSSIA_NATO, title="NATO scrambles jets as Russian plane nears Estonia")
     assert 0.3 < x.topic_score <= 1.0
-    for reason in ("term:nato", "term:kremlin", "term:russia", "term:russian", "term:airspace", "term:baltic",
-                   "entity:Q7184:NATO", "entity:Q159:Russia"):
+    for reason in (
+        "term:nato",
+        "term:kremlin",
+        "term:russia",
+        "term:russian",
+        "term:airspace",
+        "term:baltic",
+        "entity:Q7184:NATO",
+        "entity:Q159:Russia",
+    ):
         assert reason in x.topic_reasons
 
 
@@ -167,16 +194,23 @@ def test_direct_quote_with_named_speaker(nlp: Any, options: ExtractOptions) -> N
 
 
 def test_direct_quote_speaker_gets_gazetteer_id(nlp: Any, options: ExtractOptions) -> None:
-    text = "Putin told a meeting in Moscow: \"Our response will be proportionate and swift.\""
+    text = 'Putin told a meeting in Moscow: "Our response will be proportionate and swift."'
     claim = _only_claim(_run(nlp, options, text))
-    assert (claim.kind, claim.speaker, claim.speaker_id, claim.cue) == ("direct", "Vladimir Putin", "Q7747", "told")
+    assert (claim.kind, claim.speaker, claim.speaker_id, claim.cue) == (
+        "direct",
+        "Vladimir Putin",
+        "Q7747",
+        "told",
+    )
     assert claim.text == "Our response will be proportionate and swift."
     assert text[claim.start : claim.end] == claim.text
 
 
 def test_pronoun_speaker_resolves_to_last_named_person(nlp: Any, options: ExtractOptions) -> None:
-    text = ("Dmitry Peskov spoke to reporters first. Later, Sergei Lavrov met journalists in Moscow. "
-            "“The alliance is moving its military infrastructure ever closer to our borders,” he said.")
+    text = (
+        "Dmitry Peskov spoke to reporters first. Later, Sergei Lavrov met journalists in Moscow. "
+        "“The alliance is moving its military infrastructure ever closer to our borders,” he said."
+    )
     claim = _only_claim(_run(nlp, options, text))
     assert claim.kind == "direct"
     assert claim.speaker == "Sergei Lavrov"
@@ -198,47 +232,26 @@ def test_no_claims_without_speech(nlp: Any, options: ExtractOptions) -> None:
     assert x.claims == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _claims strips ' ,' from the quoted text (m.group(1).strip(' ,')) but keeps m.start(1)/m.end(1), "
-    "so for the common wire form '“...,” X said' the offsets include the trailing comma and no longer slice "
-    "to the claim text",
-)
 def test_direct_quote_offsets_with_trailing_comma(nlp: Any, options: ExtractOptions) -> None:
     text = "“We will respond to any provocation from the alliance,” Lavrov told reporters in Moscow."
     claim = _only_claim(_run(nlp, options, text))
     assert text[claim.start : claim.end] == claim.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _speaker_near searches every token of the sentence, including those inside the quotation "
-    "marks, so a speech verb in the quote ('respond' with subject 'We') is taken as the cue and 'We' as the "
-    "speaker instead of 'Lavrov told'",
-)
 def test_speech_verb_inside_quote_is_not_the_cue(nlp: Any, options: ExtractOptions) -> None:
     text = "“We will respond to any provocation from the alliance,” Lavrov told reporters in Moscow."
     claim = _only_claim(_run(nlp, options, text))
     assert (claim.speaker, claim.cue) == ("Sergei Lavrov", "told")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _speaker_near returns the first PERSON/ORG/GPE entity in the subject's span, so in "
-    "'Kremlin spokesman Dmitry Peskov said' the speaker is the ORG 'Kremlin', not the person",
-)
-def test_speaker_is_the_person_not_the_organisation_before_the_title(nlp: Any, options: ExtractOptions) -> None:
+def test_speaker_is_the_person_not_the_organisation_before_the_title(
+    nlp: Any, options: ExtractOptions
+) -> None:
     claim = _only_claim(_run(nlp, options, PESKOV))
     assert claim.kind == "reported"
     assert claim.speaker == "Dmitry Peskov"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _QUOTE_SPAN treats “ and ” alike, so when the first quote is shorter than 12 characters the "
-    "regex matches from its closing mark to the next opening mark and the narration ' Lavrov said of the "
-    "proposal, ' becomes a direct quote",
-)
 def test_narration_between_quotes_is_not_a_quote(nlp: Any, options: ExtractOptions) -> None:
     text = "“No,” Lavrov said of the proposal, “this is completely unacceptable to Moscow.”"
     x = _run(nlp, options, text)
@@ -246,11 +259,6 @@ def test_narration_between_quotes_is_not_a_quote(nlp: Any, options: ExtractOptio
     assert all("said of the proposal" not in c.text for c in x.claims)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: add_gazetteer builds case-insensitive LOWER patterns, so the alias 'US' of United States "
-    "matches the pronoun 'us' and links it to Q30",
-)
 def test_pronoun_us_is_not_the_united_states(nlp: Any, options: ExtractOptions) -> None:
     x = _run(nlp, options, "The minister said the new tariffs would hurt us all, but we will not back down.")
     assert all(e.id != "Q30" for e in x.entities)
@@ -258,8 +266,10 @@ def test_pronoun_us_is_not_the_united_states(nlp: Any, options: ExtractOptions) 
 
 # --- languages and batches -------------------------------------------------------------------------
 
-GERMAN = ("Die Bundesregierung will die Zahl der in Litauen stationierten Soldaten deutlich erhöhen. Das sagte "
-          "ein Sprecher des Verteidigungsministeriums am Freitag in Berlin.")
+GERMAN = (
+    "Die Bundesregierung will die Zahl der in Litauen stationierten Soldaten deutlich erhöhen. Das sagte "
+    "ein Sprecher des Verteidigungsministeriums am Freitag in Berlin."
+)
 
 
 def test_non_english_story_is_skipped(nlp: Any, options: ExtractOptions) -> None:
@@ -286,6 +296,10 @@ def test_extract_many_keeps_order(nlp: Any, options: ExtractOptions) -> None:
 
 
 def test_extraction_round_trips_through_json(nlp: Any, options: ExtractOptions) -> None:
-    x = _run(nlp, options, RUSSIA_NATO + " " + "Lavrov said that the West was pushing Europe towards a new arms race.")
+    x = _run(
+        nlp,
+        options,
+        RUSSIA_NATO + " " + "Lavrov said that the West was pushing Europe towards a new arms race.",
+    )
     assert x.claims and x.entities
     assert Extraction.from_json(x.to_json()) == x

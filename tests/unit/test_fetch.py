@@ -20,9 +20,16 @@ FEED_URL = "https://news.example.org/feeds/world/rss.xml"
     [
         # relative links resolved against the base
         ("/world/nato-drill", FEED_URL, "https://news.example.org/world/nato-drill"),
-        ("story-123.html", "https://news.example.org/world/index.html",
-         "https://news.example.org/world/story-123.html"),
-        ("../europe/baltic", "https://news.example.org/world/latest/", "https://news.example.org/world/europe/baltic"),
+        (
+            "story-123.html",
+            "https://news.example.org/world/index.html",
+            "https://news.example.org/world/story-123.html",
+        ),
+        (
+            "../europe/baltic",
+            "https://news.example.org/world/latest/",
+            "https://news.example.org/world/europe/baltic",
+        ),
         ("//cdn.example.org/a", "https://news.example.org/", "https://cdn.example.org/a"),
         # an absolute URL ignores the base
         ("http://other.example.net/x", FEED_URL, "http://other.example.net/x"),
@@ -38,17 +45,29 @@ FEED_URL = "https://news.example.org/feeds/world/rss.xml"
         ("https://news.example.org/a#comments", None, "https://news.example.org/a"),
         ("https://news.example.org", None, "https://news.example.org/"),
         # tracking parameters stripped
-        ("https://news.example.org/a?utm_source=rss&utm_medium=feed&utm_campaign=world", None,
-         "https://news.example.org/a"),
+        (
+            "https://news.example.org/a?utm_source=rss&utm_medium=feed&utm_campaign=world",
+            None,
+            "https://news.example.org/a",
+        ),
         ("https://news.example.org/a?fbclid=IwAR0abc&gclid=Cj0KCQ", None, "https://news.example.org/a"),
-        ("https://news.example.org/a?UTM_Source=x&ocid=msn&at_medium=social&_ga=2.1&mc_cid=9", None,
-         "https://news.example.org/a"),
+        (
+            "https://news.example.org/a?UTM_Source=x&ocid=msn&at_medium=social&_ga=2.1&mc_cid=9",
+            None,
+            "https://news.example.org/a",
+        ),
         # real parameters kept and sorted
         ("https://news.example.org/a?page=2&id=4471", None, "https://news.example.org/a?id=4471&page=2"),
-        ("https://news.example.org/a?utm_source=rss&page=2&fbclid=z&id=4471#top", None,
-         "https://news.example.org/a?id=4471&page=2"),
-        ("https://news.example.org/search?q=nato+baltic&lang=en", None,
-         "https://news.example.org/search?lang=en&q=nato+baltic"),
+        (
+            "https://news.example.org/a?utm_source=rss&page=2&fbclid=z&id=4471#top",
+            None,
+            "https://news.example.org/a?id=4471&page=2",
+        ),
+        (
+            "https://news.example.org/search?q=nato+baltic&lang=en",
+            None,
+            "https://news.example.org/search?lang=en&q=nato+baltic",
+        ),
     ],
 )
 def test_canonical_url(url: str, base: str | None, expected: str) -> None:
@@ -62,8 +81,14 @@ def test_canonical_url_is_stable() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://news.example.org/file.txt", "javascript:alert(1)", "mailto:desk@example.org",
-     "file:///etc/passwd", "data:text/html,<p>hi</p>", "news.example.org/no-scheme"],
+    [
+        "ftp://news.example.org/file.txt",
+        "javascript:alert(1)",
+        "mailto:desk@example.org",
+        "file:///etc/passwd",
+        "data:text/html,<p>hi</p>",
+        "news.example.org/no-scheme",
+    ],
 )
 def test_canonical_url_rejects_non_http(url: str) -> None:
     with pytest.raises(BadContent):

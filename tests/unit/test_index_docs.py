@@ -36,10 +36,19 @@ STORY = CleanStory(
     raw_key="f" * 64,
 )
 
-DUP = DedupeResult(story_id=STORY.story_id, text_hash="ab" * 16, cluster_id="feed" + "1" * 28, is_canonical=False)
+DUP = DedupeResult(
+    story_id=STORY.story_id, text_hash="ab" * 16, cluster_id="feed" + "1" * 28, is_canonical=False
+)
 
-CLAIM = Claim(speaker="Dmitry Peskov", cue="said", kind="reported", text="that the drill was a provocation",
-              start=40, end=72, speaker_id=None)
+CLAIM = Claim(
+    speaker="Dmitry Peskov",
+    cue="said",
+    kind="reported",
+    text="that the drill was a provocation",
+    start=40,
+    end=72,
+    speaker_id=None,
+)
 
 EXTRACTION = Extraction(
     story_id=STORY.story_id,
@@ -95,8 +104,17 @@ def test_story_document_entities_by_type(doc: dict[str, Any]) -> None:
 
 def test_story_document_cluster_claims_topic(doc: dict[str, Any]) -> None:
     assert doc["cluster"] == {"id": DUP.cluster_id, "canonical": False, "text_hash": DUP.text_hash}
-    assert doc["claims"] == [{"speaker": "Dmitry Peskov", "speaker_id": None, "cue": "said", "kind": "reported",
-                              "text": "that the drill was a provocation", "start": 40, "end": 72}]
+    assert doc["claims"] == [
+        {
+            "speaker": "Dmitry Peskov",
+            "speaker_id": None,
+            "cue": "said",
+            "kind": "reported",
+            "text": "that the drill was a provocation",
+            "start": 40,
+            "end": 72,
+        }
+    ]
     assert doc["topic"] == {"score": 0.8051, "reasons": ["term:nato", "entity:Q7184:NATO"]}
 
 
@@ -143,7 +161,8 @@ def test_text_query_uses_simple_query_string() -> None:
 
 def test_english_fields_only_when_asked() -> None:
     fields = search_request(SearchQuery(text="drills"), english=True)["query"]["bool"]["must"][0][
-        "simple_query_string"]["fields"]
+        "simple_query_string"
+    ]["fields"]
     assert "title.english^2" in fields and "text.english" in fields
     assert {"title^3", "summary^2", "text"} <= set(fields)
 
@@ -196,11 +215,6 @@ def test_entity_filter_covers_ids_and_every_name_type() -> None:
     assert all(n == {"value": "Q7184", "case_insensitive": True} for n in names)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the entities.ids clause of the entity filter is a plain term without case_insensitive, so "
-    "'q7184' finds nothing in Elasticsearch while the SQLite index (which casefolds ids) finds the story",
-)
 def test_entity_filter_is_case_insensitive_for_ids_too() -> None:
     for clause in _entity_clauses("q7184"):
         spec = next(iter(clause["term"].values()))
@@ -208,12 +222,14 @@ def test_entity_filter_is_case_insensitive_for_ids_too() -> None:
 
 
 def test_outlet_and_date_filters() -> None:
-    body = search_request(SearchQuery(text="NATO", outlet="northern ledger", date_from="2026-11-19",
-                                      date_to="2026-11-20"))
+    body = search_request(
+        SearchQuery(text="NATO", outlet="northern ledger", date_from="2026-11-19", date_to="2026-11-20")
+    )
     outlet, dates = _filters(body)
     assert outlet == {"term": {"outlet": {"value": "northern ledger", "case_insensitive": True}}}
-    assert dates == {"range": {"published": {"gte": "2026-11-19T00:00:00+00:00",
-                                             "lte": "2026-11-20T23:59:59+00:00"}}}
+    assert dates == {
+        "range": {"published": {"gte": "2026-11-19T00:00:00+00:00", "lte": "2026-11-20T23:59:59+00:00"}}
+    }
 
 
 def test_only_one_date_bound() -> None:
@@ -252,27 +268,52 @@ RESPONSE: dict[str, Any] = {
                 "_id": "s1",
                 "_score": 7.25,
                 "_source": {
-                    "story_id": "s1", "title": "NATO begins Baltic drill", "outlet": "Northern Ledger",
+                    "story_id": "s1",
+                    "title": "NATO begins Baltic drill",
+                    "outlet": "Northern Ledger",
                     "url": "https://www.northernledger.example/world/nato-drill",
                     "published": "2026-11-20T08:15:00+00:00",
-                    "cluster": {"id": "s0"}, "topic": {"score": 0.81},
+                    "cluster": {"id": "s0"},
+                    "topic": {"score": 0.81},
                 },
                 "highlight": {"text": ["<mark>NATO</mark> began a two-week exercise &amp; more"]},
-                "inner_hits": {"sources": {"hits": {"total": {"value": 2, "relation": "eq"}, "hits": [
-                    {"_id": "s0", "_source": {"story_id": "s0", "outlet": "Harbour Wire",
-                                              "url": "https://harbourwire.example/nato-drill",
-                                              "published": "2026-11-20T08:01:00+00:00"}},
-                    {"_id": "s1", "_source": {"story_id": "s1", "outlet": "Northern Ledger",
-                                              "url": "https://www.northernledger.example/world/nato-drill"}},
-                ]}}},
+                "inner_hits": {
+                    "sources": {
+                        "hits": {
+                            "total": {"value": 2, "relation": "eq"},
+                            "hits": [
+                                {
+                                    "_id": "s0",
+                                    "_source": {
+                                        "story_id": "s0",
+                                        "outlet": "Harbour Wire",
+                                        "url": "https://harbourwire.example/nato-drill",
+                                        "published": "2026-11-20T08:01:00+00:00",
+                                    },
+                                },
+                                {
+                                    "_id": "s1",
+                                    "_source": {
+                                        "story_id": "s1",
+                                        "outlet": "Northern Ledger",
+                                        "url": "https://www.northernledger.example/world/nato-drill",
+                                    },
+                                },
+                            ],
+                        }
+                    }
+                },
             },
             {
                 "_index": "wirewatch-stories-v1",
                 "_id": "s9",
                 "_score": 3.5,
                 "_source": {
-                    "story_id": "s9", "title": "Kremlin warns of response", "outlet": "Harbour Wire",
-                    "url": "https://harbourwire.example/kremlin", "cluster": {"id": "s9"},
+                    "story_id": "s9",
+                    "title": "Kremlin warns of response",
+                    "outlet": "Harbour Wire",
+                    "url": "https://harbourwire.example/kremlin",
+                    "cluster": {"id": "s9"},
                     "topic": {"score": 0.4},
                 },
             },
@@ -315,5 +356,8 @@ def test_search_result_total_from_hits_without_collapse() -> None:
 
 
 def test_search_result_empty() -> None:
-    empty = {"hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}, "aggregations": {"clusters": {"value": 0}}}
+    empty = {
+        "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []},
+        "aggregations": {"clusters": {"value": 0}},
+    }
     assert search_result(empty, SearchQuery(text="zzz")) == SearchResult(total=0, hits=())

@@ -35,14 +35,8 @@ def address_allowed(ip: str) -> bool:
     addr = ipaddress.ip_address(ip)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    return not (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-    )
+    # is_global also excludes shared address space (100.64.0.0/10), documentation and benchmark ranges.
+    return addr.is_global and not addr.is_multicast
 
 
 class GuardedHttpClient:
@@ -134,7 +128,7 @@ class GuardedHttpClient:
         chunks: list[bytes] = []
         size = 0
         # iter_bytes yields decompressed data, so the cap holds against gzip and deflate bombs.
-        for chunk in resp.iter_bytes(chunk_size=65536):
+        for chunk in resp.iter_bytes():
             size += len(chunk)
             if size > self._max_body:
                 raise TooLarge(f"body exceeds {self._max_body} bytes after decompression")
