@@ -78,7 +78,7 @@ def es_url() -> Iterator[str]:
     if given:
         yield given
         return
-    home = os.environ.get("WIREWATCH_TEST_ES_HOME", str(REPO / ".cache" / "elasticsearch-8.19.3"))
+    home = os.environ.get("WIREWATCH_TEST_ES_HOME", "/opt/wirewatch/elasticsearch-8.19.3")
     try:
         server = ElasticsearchProcess.start(Path(home))
     except (ServiceUnavailable, OSError) as exc:
