@@ -6,15 +6,18 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import trafilatura
+from trafilatura.utils import decode_file, load_html
 
-from pipeline.errors import DropStory
+from pipeline.errors import DropStory, StageError
 from pipeline.fetch import canonical_url
 from pipeline.language import detect_language
 from pipeline.models import CleanStory, FetchedPage
+from pipeline.page import PageMetadata, link_text_ratio, page_kind, page_metadata, split_authors
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class CleanOptions:
     rules: tuple[BoilerplateRule, ...] = ()
     min_text_chars: int = 200
     outlet_names: Mapping[str, str] = field(default_factory=dict)  # host -> outlet name
+    # Below this many characters the precise extraction is retried with the recall-oriented one.
+    fallback_chars: int = 500
+    fast: bool = True  # skip the extractor's own fallback algorithms on the first pass
 
 
 def load_rules(spec: Iterable[Mapping[str, Any]]) -> tuple[BoilerplateRule, ...]:
@@ -57,83 +63,165 @@ def is_boilerplate(paragraph: str, rules: Iterable[BoilerplateRule]) -> str | No
     return None
 
 
-def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> list[str]:
+# "VILNIUS (Reuters) - ", "BRUSSELS, Nov 20 (AFP) — ": wire datelines open the first paragraph.
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z.'’ -]{1,40}?(?:, [A-Z][A-Za-z.]{1,12})?(?:,? [A-Z][a-z]{2,8}\.? \d{1,2})?)"
+    r"\s*(?:\((?P<credit>[A-Za-z][\w .&/-]{1,40})\))?\s*[-–—]{1,2}\s+(?=\S)"
+)
+_BYLINE = re.compile(
+    r"^by\s+(?P<names>[A-Z][\w.'’-]+(?:[ ,]+(?:and\s+)?[A-Z][\w.'’-]+){0,7})"
+    r"(?:\s*[,|]\s*[\w .]{0,40})?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Article:
+    """What the extraction found in a page, before the story is assembled."""
+
+    paragraphs: tuple[str, ...]
+    meta: PageMetadata
+    kind: str  # article, or why not (paywall, bot_challenge, consent, error, index, no_text)
+    dateline: str = ""
+    credit: str = ""
+    bylines: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> tuple[list[str], list[str]]:
+    """Paragraphs without boilerplate, and the bylines found among them."""
     kept: list[str] = []
+    bylines: list[str] = []
+    folded_title = title.casefold()
     for line in text.split("\n"):
         para = " ".join(line.split())
         if not para:
             continue
         # The extractor often repeats the headline as the first line of the body.
-        if not kept and title and para.casefold() == title.casefold():
+        if not kept and folded_title and para.casefold() == folded_title:
+            continue
+        if len(para) < 80 and (m := _BYLINE.match(para)):
+            bylines.append(m.group("names"))
             continue
         if is_boilerplate(para, rules):
             continue
         kept.append(para)
-    return kept
+    return kept, bylines
+
+
+def _run_extractor(page: str, url: str | None, precise: bool, fast: bool = False) -> str:
+    doc = trafilatura.bare_extraction(
+        page,
+        url=url,
+        with_metadata=False,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        deduplicate=False,
+        favor_precision=precise,
+        favor_recall=not precise,
+        fast=fast,
+    )
+    if doc is None:
+        return ""
+    text = doc.get("text") if isinstance(doc, dict) else doc.text
+    return str(text or "")
+
+
+def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -> Article:
+    """Main text paragraphs, metadata and page kind of one HTML page (the URL is only a hint)."""
+    # Decode once: the metadata scan and the extractor both read the same string.
+    page = decode_file(html) if isinstance(html, bytes) else html
+    meta = page_metadata(page)
+    # Cheapest pass first. Precision mode sometimes keeps only a fragment (a notice, a teaser):
+    # then the extractor's fallback algorithms, then its recall mode, get a turn.
+    passes = (
+        [(True, options.fast), (True, False), (False, False)]
+        if options.fast
+        else [(True, False), (False, False)]
+    )
+    best: tuple[list[str], list[str]] = ([], [])
+    for precise, fast in passes:
+        found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.title, options.rules)
+        if sum(map(len, found[0])) > sum(map(len, best[0])):
+            best = found
+        if sum(map(len, best[0])) >= options.fallback_chars and len(best[0]) >= 2:
+            break
+    paragraphs, bylines = best
+    dateline = credit = ""
+    if paragraphs and (m := _DATELINE.match(paragraphs[0])):
+        dateline, credit = m.group("place").strip(), (m.group("credit") or "").strip()
+        paragraphs[0] = paragraphs[0][m.end() :]
+    if not paragraphs:
+        return Article((), meta, "no_text")
+    long_paragraphs = any(len(p.split()) >= 25 for p in paragraphs)
+    ratio = 0.0 if long_paragraphs else link_text_ratio(load_html(page))
+    kind = page_kind(meta.title, paragraphs, ratio)
+    return Article(tuple(paragraphs), meta, kind, dateline, credit, tuple(bylines))
 
 
 def _iso_utc(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        return None
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _outlet(meta: Mapping[str, Any], url: str, options: CleanOptions) -> str:
+def _outlet(meta: PageMetadata, url: str, options: CleanOptions) -> str:
     host = (urlsplit(url).hostname or "").lower()
     if host in options.outlet_names:
         return options.outlet_names[host]
-    site = str(meta.get("sitename") or "").strip()
-    if site:
-        return site
-    return host.removeprefix("www.")
+    return meta.site_name or host.removeprefix("www.")
 
 
 def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanStory:
     """Extract main text, title, authors, dates, canonical URL, outlet and language."""
-    doc = trafilatura.bare_extraction(
-        html,
-        url=page.url,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=False,
-        include_images=False,
-        include_links=False,
-        deduplicate=False,
-    )
-    if doc is None:
-        raise DropStory("no_text", "the extractor found no main text")
-    meta: dict[str, Any] = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
-    title = " ".join(str(meta.get("title") or page.entry.title or "").split())
-    paragraphs = _paragraphs(str(meta.get("text") or ""), title, options.rules)
-    text = "\n\n".join(paragraphs)
+    article = extract_article(html, page.url, options)
+    if article.kind != "article":
+        raise DropStory(
+            f"not_article:{article.kind}" if article.kind != "no_text" else "no_text",
+            f"the page is not an article ({article.kind})",
+        )
+    meta = article.meta
+    text = article.text
     if len(text) < options.min_text_chars:
         raise DropStory("too_short", f"main text has {len(text)} characters")
     try:
-        canonical = canonical_url(str(meta.get("url") or page.url), base=page.url)
-    except Exception:
+        canonical = canonical_url(meta.canonical or page.url, base=page.url)
+    except StageError:
         canonical = page.url
-    authors = tuple(a.strip() for a in re.split(r";|\band\b|,", str(meta.get("author") or "")) if a.strip())
-    # Feed dates are given by the publisher; the extractor's date can be a guess.
-    published = _iso_utc(page.entry.published) or _iso_utc(meta.get("date"))
-    language, _confidence = detect_language(text)
+    authors = meta.authors or tuple(a for b in article.bylines for a in split_authors(b))
+    # Feed dates are given by the publisher; a page's own date is the fallback.
+    published = _iso_utc(page.entry.published) or _iso_utc(meta.published)
+    language, confidence = detect_language(text)
     return CleanStory(
         story_id=page.story_id,
         url=page.url,
         canonical_url=canonical,
         feed_url=page.entry.feed_url,
         outlet=_outlet(meta, page.url, options),
-        title=title,
+        title=meta.title or page.entry.title,
         text=text,
-        summary=page.entry.summary,
+        summary=page.entry.summary or meta.description,
         authors=authors,
         published=published,
+        updated=_iso_utc(meta.updated),
         language=language,
+        language_confidence=confidence,
+        dateline=article.dateline,
+        credit=article.credit,
         fetched_at=page.fetched_at,
         raw_key=page.raw_key,
     )

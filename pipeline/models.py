@@ -91,7 +91,11 @@ class CleanStory:
     summary: str = ""
     authors: tuple[str, ...] = ()
     published: str | None = None
+    updated: str | None = None
     language: str = "und"
+    language_confidence: float = 0.0
+    dateline: str = ""  # "VILNIUS": the place line wire copy opens with
+    credit: str = ""  # the agency credited in the dateline, e.g. "Reuters"
     fetched_at: str | None = None
     raw_key: str = ""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.clean import BoilerplateRule, CleanOptions, clean, is_boilerplate, load_rules
+from pipeline.clean import BoilerplateRule, CleanOptions, clean, extract_article, is_boilerplate, load_rules
 from pipeline.errors import DropStory
 from pipeline.models import CleanStory, FeedEntry, FetchedPage
 
@@ -319,7 +319,40 @@ def nato_story() -> CleanStory:
 
 
 def test_clean_text_is_the_article_in_order(nato_story: CleanStory) -> None:
-    assert nato_story.text == "\n\n".join(ARTICLE_PARAGRAPHS)
+    # The dateline becomes metadata; the rest of the first paragraph stays.
+    first = ARTICLE_PARAGRAPHS[0].removeprefix("VILNIUS, Nov 20 (Northern Ledger) - ")
+    assert nato_story.text == "\n\n".join([first, *ARTICLE_PARAGRAPHS[1:]])
+
+
+def test_dateline_and_byline_become_metadata(nato_story: CleanStory) -> None:
+    assert nato_story.dateline == "VILNIUS, Nov 20"
+    assert nato_story.credit == "Northern Ledger"
+    assert "By Anna Kowalska" not in nato_story.text
+    assert nato_story.authors == ("Anna Kowalska",)
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "dateline", "credit"),
+    [
+        ("MOSCOW (Reuters) - The Kremlin said on Monday ...", "MOSCOW", "Reuters"),
+        ("BRUSSELS, Nov 20 (AFP) — NATO ministers met ...", "BRUSSELS, Nov 20", "AFP"),
+        ("KALININGRAD – Russian units held drills ...", "KALININGRAD", ""),
+        ("NEW YORK (AP) -- Stocks fell ...", "NEW YORK", "AP"),
+    ],
+)
+def test_dateline_forms(paragraph: str, dateline: str, credit: str) -> None:
+    body = [paragraph.replace(" ...", " " + "and officials gave more details later in the day. " * 4)]
+    body += ARTICLE_PARAGRAPHS[1:]
+    story = clean(_fetched(), _page_html(body), CleanOptions(rules=RULES))
+    assert (story.dateline, story.credit) == (dateline, credit)
+    assert not story.text.startswith(dateline)
+
+
+def test_ordinary_first_paragraph_keeps_its_start() -> None:
+    body = ["NATO began a two-week exercise - the largest this year - over the Baltic states on Friday, "
+            "officials said, as allies sought to reassure the region."] + ARTICLE_PARAGRAPHS[1:]
+    story = clean(_fetched(), _page_html(body), CleanOptions(rules=RULES))
+    assert story.dateline == "" and story.text.startswith("NATO began a two-week exercise - the largest")
 
 
 def test_clean_text_has_no_boilerplate_or_chrome(nato_story: CleanStory) -> None:
@@ -428,3 +461,73 @@ def test_non_english_article(lang: str, paragraphs: list[str], title: str) -> No
     assert story.language == lang
     assert story.title == title
     assert story.text == "\n\n".join(paragraphs)
+
+
+# --- pages that are not articles ---------------------------------------------------------------
+
+
+def _shell(body: str, title: str = "Harbour Wire") -> str:
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><main>{body}</main></body></html>")
+
+
+NOT_ARTICLES = {
+    "paywall": _shell(
+        "<article><h1>Kremlin weighs response to new sanctions</h1><p>Russian officials met on Monday to discuss "
+        "the package of measures announced by the European Union last week.</p><div class='wall'><p>Subscribe now "
+        "to continue reading. Already a subscriber? Log in to read the full story.</p></div></article>"),
+    "bot_challenge": _shell(
+        "<div><h1>Just a moment...</h1><p>Checking if the site connection is secure. Enable JavaScript and cookies "
+        "to continue. This process is automatic and your browser will redirect shortly.</p>"
+        "<p>Ray ID: 8c2f1a9b7d3e4f10</p></div>", title="Just a moment..."),
+    "consent": _shell(
+        "<div><h2>We value your privacy</h2><p>We and our partners use cookies to store and access information on "
+        "your device to serve personalised content and measure audiences.</p><p>You can accept all cookies or "
+        "manage your consent preferences at any time from the privacy settings page of this site.</p></div>"),
+    "error": _shell(
+        "<div><h1>Page not found</h1><p>Sorry, the page you are looking for has been moved or no longer exists on "
+        "this site. Try the search box or go back to the home page to find the latest news.</p></div>",
+        title="404 - Page not found"),
+    "index": _shell(
+        "<div><h1>Europe</h1><ul>" + "".join(
+            f"<li><a href='/europe/story-{i}'>Headline number {i} about events across Europe this week</a></li>"
+            for i in range(30)) + "</ul></div>", title="Europe news"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ARTICLES))
+def test_not_an_article_is_recorded_as_such(kind: str) -> None:
+    article = extract_article(NOT_ARTICLES[kind], None, CleanOptions(rules=RULES))
+    assert article.kind == kind
+    with pytest.raises(DropStory) as info:
+        clean(_fetched(), NOT_ARTICLES[kind], CleanOptions(rules=RULES, min_text_chars=0))
+    assert info.value.reason == f"not_article:{kind}"
+
+
+def test_article_mentioning_cookies_and_subscribers_is_still_an_article() -> None:
+    body = ARTICLE_PARAGRAPHS + [
+        "The ministry said it would not accept all cookies-style tracking on military phones, and warned that "
+        "subscribers to some messaging channels had been targeted by fake recruitment offers in recent weeks."]
+    article = extract_article(_page_html(body), None, CleanOptions(rules=RULES))
+    assert article.kind == "article"
+
+
+def test_live_blog_keeps_timestamped_updates() -> None:
+    updates = [
+        ("09:05 GMT", "NATO ambassadors have gathered at the alliance headquarters in Brussels for an emergency "
+         "meeting requested by Poland after debris from a drone was found near the border town of Kuldre."),
+        ("09:40 GMT", "Poland's foreign minister said the incursion was deliberate and that Warsaw would ask allies "
+         "to consider further steps under Article 4 of the alliance's founding treaty."),
+        ("10:15 GMT", "The Kremlin said it had no information about the incident and accused Warsaw of trying to "
+         "escalate tensions, according to comments carried by Russian state news agencies."),
+    ]
+    body = "".join(f"<div class='update'><time>{t}</time><p>{t} - {text}</p></div>" for t, text in updates)
+    html = _shell(f"<article><h1>Live: NATO meets after drone incursion</h1>{body}</article>")
+    story = clean(_fetched(), html, CleanOptions(rules=RULES))
+    for _time, text in updates:
+        assert text[:60] in story.text
+    assert story.text.index("09:05") < story.text.index("09:40") < story.text.index("10:15")
+
+
+def test_language_confidence_recorded(nato_story: CleanStory) -> None:
+    assert nato_story.language == "en" and nato_story.language_confidence > 0.5
