@@ -68,6 +68,9 @@ def story_document(
             }
             for c in extraction.claims
         ],
+        # Top-level copies of the claims' speakers: Kibana cannot aggregate inside nested fields.
+        "speakers": list(dict.fromkeys(c.speaker for c in extraction.claims)),
+        "speaker_ids": list(dict.fromkeys(c.speaker_id for c in extraction.claims if c.speaker_id)),
         "topic": {"score": extraction.topic_score, "reasons": list(extraction.topic_reasons)},
     }
     if extraction.skipped:
