@@ -11,6 +11,7 @@ the person named earlier.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -341,5 +342,6 @@ _SPACE = re.compile(r"\s+")
 
 def claim_key(claim: Claim) -> str:
     """The same words by the same speaker, however punctuated: one claim across stories."""
-    words = re.sub(r"[^\w\s]", "", claim.text.casefold())
-    return f"{claim.speaker_id or claim.speaker.casefold()}|{_SPACE.sub(' ', words).strip()}"
+    words = _SPACE.sub(" ", re.sub(r"[^\w\s]", " ", claim.text.casefold())).strip()
+    speaker = claim.speaker_id or _SPACE.sub(" ", claim.speaker.casefold()).strip()
+    return f"{speaker}|{hashlib.sha1(words.encode()).hexdigest()[:16]}"

@@ -85,16 +85,23 @@ class Article:
     dateline: str = ""
     credit: str = ""
     bylines: tuple[str, ...] = ()
+    credit_lines: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         return "\n\n".join(self.paragraphs)
 
 
-def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> tuple[list[str], list[str]]:
-    """Paragraphs without boilerplate, and the bylines found among them."""
+CREDIT_RULES = frozenset({"wire_credits", "copyright", "all_rights_reserved"})
+
+
+def _paragraphs(
+    text: str, title: str, rules: tuple[BoilerplateRule, ...]
+) -> tuple[list[str], list[str], list[str]]:
+    """Paragraphs without boilerplate, the bylines found among them, and the credit lines taken out."""
     kept: list[str] = []
     bylines: list[str] = []
+    credits: list[str] = []
     folded_title = title.casefold()
     for line in text.split("\n"):
         para = " ".join(line.split())
@@ -106,10 +113,12 @@ def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> tu
         if len(para) < 80 and (m := _BYLINE.match(para)):
             bylines.append(m.group("names"))
             continue
-        if is_boilerplate(para, rules):
+        if rule := is_boilerplate(para, rules):
+            if rule in CREDIT_RULES:
+                credits.append(para)
             continue
         kept.append(para)
-    return kept, bylines
+    return kept, bylines, credits
 
 
 def _run_extractor(page: str, url: str | None, precise: bool, fast: bool = False) -> str:
@@ -144,24 +153,27 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
         if options.fast
         else [(True, False), (False, False)]
     )
-    best: tuple[list[str], list[str]] = ([], [])
+    best: tuple[list[str], list[str], list[str]] = ([], [], [])
     for precise, fast in passes:
         found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.title, options.rules)
         if sum(map(len, found[0])) > sum(map(len, best[0])):
             best = found
         if sum(map(len, best[0])) >= options.fallback_chars and len(best[0]) >= 2:
             break
-    paragraphs, bylines = best
+    paragraphs, bylines, credit_lines = best
     dateline = credit = ""
-    if paragraphs and (m := _DATELINE.match(paragraphs[0])):
-        dateline, credit = m.group("place").strip(), (m.group("credit") or "").strip()
-        paragraphs[0] = paragraphs[0][m.end() :]
+    # The dateline opens the wire copy, which may sit below an outlet's own intro.
+    for i, para in enumerate(paragraphs[:3]):
+        if m := _DATELINE.match(para):
+            dateline, credit = m.group("place").strip(), (m.group("credit") or "").strip()
+            paragraphs[i] = para[m.end() :]
+            break
     if not paragraphs:
         return Article((), meta, "no_text")
     long_paragraphs = any(len(p.split()) >= 25 for p in paragraphs)
     ratio = 0.0 if long_paragraphs else link_text_ratio(load_html(page))
     kind = page_kind(meta.title, paragraphs, ratio)
-    return Article(tuple(paragraphs), meta, kind, dateline, credit, tuple(bylines))
+    return Article(tuple(paragraphs), meta, kind, dateline, credit, tuple(bylines), tuple(credit_lines))
 
 
 def _iso_utc(value: str | None) -> str | None:
@@ -222,6 +234,7 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
         language_confidence=confidence,
         dateline=article.dateline,
         credit=article.credit,
+        credit_lines=article.credit_lines,
         fetched_at=page.fetched_at,
         raw_key=page.raw_key,
     )

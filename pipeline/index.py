@@ -7,11 +7,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.claims import claim_key
 from pipeline.models import (
     PIPELINE_VERSION,
+    ClaimHit,
+    ClaimQuery,
+    ClaimResult,
+    ClaimView,
     CleanStory,
     DedupeResult,
     Extraction,
+    FacetValue,
     SearchHit,
     SearchQuery,
     SearchResult,
@@ -20,7 +26,22 @@ from pipeline.models import (
 
 MARK_PRE, MARK_POST = "<mark>", "</mark>"
 SNIPPET_CHARS = 200
-SOURCE_FIELDS = ["story_id", "title", "outlet", "url", "published", "cluster", "topic"]
+SOURCE_FIELDS = [
+    "story_id",
+    "title",
+    "outlet",
+    "url",
+    "published",
+    "cluster.id",
+    "cluster.wire",
+    "topic.score",
+    "language",
+    "claims.speaker",
+    "claims.speaker_id",
+    "claims.cue",
+    "claims.kind",
+    "claims.text",
+]
 
 
 def story_document(
@@ -54,7 +75,16 @@ def story_document(
         "credit": story.credit,
         "raw_key": story.raw_key,
         "pipeline_version": PIPELINE_VERSION,
-        "cluster": {"id": dup.cluster_id, "canonical": dup.is_canonical, "text_hash": dup.text_hash},
+        "cluster": {
+            "id": dup.cluster_id,
+            "canonical": dup.is_canonical,
+            "text_hash": dup.text_hash,
+            "match": dup.match,
+            "matched_story_id": dup.matched_story_id,
+            "similarity": dup.similarity,
+            "wire": dup.wire,
+            "changes": dup.changes,
+        },
         "entities": {**by_type, "ids": ids},
         "claims": [
             {
@@ -63,6 +93,7 @@ def story_document(
                 "cue": c.cue,
                 "kind": c.kind,
                 "text": c.text,
+                "key": claim_key(c),
                 "start": c.start,
                 "end": c.end,
             }
@@ -88,32 +119,48 @@ def date_bound(value: str, end: bool) -> str:
     return parsed.astimezone(UTC).isoformat(timespec="seconds")
 
 
+def _ci_term(field: str, value: str) -> dict[str, Any]:
+    return {"term": {field: {"value": value, "case_insensitive": True}}}
+
+
+def _any_of(*clauses: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"should": list(clauses), "minimum_should_match": 1}}
+
+
+def _date_range(date_from: str | None, date_to: str | None) -> list[dict[str, Any]]:
+    if not (date_from or date_to):
+        return []
+    bounds = {k: date_bound(v, k == "lte") for k, v in (("gte", date_from), ("lte", date_to)) if v}
+    return [{"range": {"published": bounds}}]
+
+
 def _filters(query: SearchQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     if query.entity:
-        value = query.entity
         filters.append(
-            {
-                "bool": {
-                    "minimum_should_match": 1,
-                    "should": [
-                        {"term": {"entities.ids": {"value": value, "case_insensitive": True}}},
-                        *(
-                            {"term": {f"entities.{t}": {"value": value, "case_insensitive": True}}}
-                            for t in ("person", "org", "place")
-                        ),
-                    ],
-                }
-            }
+            _any_of(*(_ci_term(f"entities.{t}", query.entity) for t in ("ids", "person", "org", "place")))
         )
+    if query.speaker:
+        filters.append(_any_of(_ci_term("speakers", query.speaker), _ci_term("speaker_ids", query.speaker)))
     if query.outlet:
-        filters.append({"term": {"outlet": {"value": query.outlet, "case_insensitive": True}}})
-    if query.date_from or query.date_to:
-        bounds = {
-            k: date_bound(v, k == "lte") for k, v in (("gte", query.date_from), ("lte", query.date_to)) if v
-        }
-        filters.append({"range": {"published": bounds}})
-    return filters
+        filters.append(_ci_term("outlet", query.outlet))
+    if query.language:
+        filters.append(_ci_term("language", query.language))
+    if query.min_topic is not None:
+        filters.append({"range": {"topic.score": {"gte": query.min_topic}}})
+    if query.cluster:
+        filters.append({"term": {"cluster.id": query.cluster}})
+    return filters + _date_range(query.date_from, query.date_to)
+
+
+FACET_FIELDS = {
+    "person": "entities.person",
+    "org": "entities.org",
+    "place": "entities.place",
+    "speaker": "speakers",
+    "outlet": "outlet",
+}
+FACET_SIZE = 10
 
 
 def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
@@ -123,11 +170,26 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         fields += ["title.english^2", "text.english"]
     must: list[dict[str, Any]] = []
     if query.text.strip():
-        must.append(
-            {"simple_query_string": {"query": query.text, "fields": fields, "default_operator": "and"}}
-        )
+        text_query = {
+            "simple_query_string": {"query": query.text, "fields": fields, "default_operator": "and"}
+        }
+        claim_query = {
+            "nested": {
+                "path": "claims",
+                "score_mode": "max",
+                "query": {
+                    "simple_query_string": {
+                        "query": query.text,
+                        "fields": ["claims.text"],
+                        "default_operator": "and",
+                    }
+                },
+            }
+        }
+        must.append(_any_of(text_query, claim_query))
     body: dict[str, Any] = {
         "size": query.size,
+        "from": query.offset,
         "track_total_hits": True,
         "query": {"bool": {"must": must or [{"match_all": {}}], "filter": _filters(query)}},
         "highlight": {
@@ -148,23 +210,44 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         body["sort"] = [{"published": {"order": "desc", "missing": "_last"}}, "_score"]
     else:
         body["sort"] = ["_score", {"published": {"order": "desc", "missing": "_last"}}]
+    aggs: dict[str, Any] = {}
     if query.collapse:
         body["collapse"] = {
             "field": "cluster.id",
             "inner_hits": {
                 "name": "sources",
                 "size": 50,
-                "_source": ["story_id", "outlet", "url", "published"],
+                "_source": ["story_id", "outlet", "url", "published", "cluster.match", "cluster.similarity"],
                 "sort": [{"published": {"order": "asc", "missing": "_last"}}],
             },
         }
-        body["aggs"] = {"clusters": {"cardinality": {"field": "cluster.id"}}}
+        aggs["clusters"] = {"cardinality": {"field": "cluster.id"}}
+    if query.facets:
+        for name, field in FACET_FIELDS.items():
+            aggs[f"facet_{name}"] = {"terms": {"field": field, "size": FACET_SIZE}}
+        aggs["histogram"] = {
+            "date_histogram": {
+                "field": "published",
+                "calendar_interval": "day",
+                "format": "yyyy-MM-dd",
+                "min_doc_count": 1,
+            }
+        }
+    if aggs:
+        body["aggs"] = aggs
     return body
 
 
 def plain_snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
     cut = text[:chars]
     return html.escape(cut.rsplit(" ", 1)[0] if len(text) > chars else cut)
+
+
+def claim_views(claims: Any, limit: int = 5) -> tuple[ClaimView, ...]:
+    return tuple(
+        ClaimView(c["speaker"], c["cue"], c["kind"], c["text"], c.get("speaker_id"))
+        for c in (claims or [])[:limit]
+    )
 
 
 def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResult:
@@ -182,9 +265,12 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
                     s["_source"]["outlet"],
                     s["_source"]["url"],
                     s["_source"].get("published"),
+                    s["_source"].get("cluster", {}).get("match", "new"),
+                    float(s["_source"].get("cluster", {}).get("similarity", 1.0)),
                 )
                 for s in inner["hits"]["hits"]
             )
+        cluster = src.get("cluster", {})
         hits.append(
             SearchHit(
                 story_id=src["story_id"],
@@ -194,13 +280,139 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
                 published=src.get("published"),
                 snippet=fragments[0] if fragments else "",
                 score=raw.get("_score"),
-                cluster_id=src.get("cluster", {}).get("id"),
+                cluster_id=cluster.get("id"),
                 sources=sources,
                 topic_score=float(src.get("topic", {}).get("score", 0.0)),
+                wire=cluster.get("wire", ""),
+                language=src.get("language", ""),
+                claims=claim_views(src.get("claims")),
             )
         )
-    if query.collapse and "aggregations" in response:
-        total = int(response["aggregations"]["clusters"]["value"])
+    aggs = response.get("aggregations", {})
+    if query.collapse and "clusters" in aggs:
+        total = int(aggs["clusters"]["value"])
     else:
         total = int(response["hits"]["total"]["value"])
-    return SearchResult(total=total, hits=tuple(hits))
+    facets = {
+        name: tuple(FacetValue(str(b["key"]), int(b["doc_count"])) for b in aggs[f"facet_{name}"]["buckets"])
+        for name in FACET_FIELDS
+        if f"facet_{name}" in aggs
+    }
+    histogram = tuple(
+        FacetValue(b["key_as_string"], int(b["doc_count"]))
+        for b in aggs.get("histogram", {}).get("buckets", [])
+    )
+    return SearchResult(total=total, hits=tuple(hits), facets=facets, histogram=histogram)
+
+
+def _claim_filter(query: ClaimQuery) -> list[dict[str, Any]]:
+    inner: list[dict[str, Any]] = []
+    if query.speaker:
+        inner.append(
+            _any_of(_ci_term("claims.speaker", query.speaker), _ci_term("claims.speaker_id", query.speaker))
+        )
+    if query.about.strip():
+        inner.append(
+            {
+                "simple_query_string": {
+                    "query": query.about,
+                    "fields": ["claims.text"],
+                    "default_operator": "and",
+                }
+            }
+        )
+    return inner
+
+
+def claims_request(query: ClaimQuery) -> dict[str, Any]:
+    """Distinct claims (same speaker, same words) matching the query, newest first-made first."""
+    inner = _claim_filter(query)
+    match = {"bool": {"filter": inner}} if inner else {"match_all": {}}
+    return {
+        "size": 0,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"nested": {"path": "claims", "query": match}},
+                    *_date_range(query.date_from, query.date_to),
+                ]
+            }
+        },
+        "aggs": {
+            "claims": {
+                "nested": {"path": "claims"},
+                "aggs": {
+                    "matching": {
+                        "filter": match,
+                        "aggs": {
+                            "distinct": {"cardinality": {"field": "claims.key"}},
+                            "by_key": {
+                                "terms": {
+                                    "field": "claims.key",
+                                    "size": query.size,
+                                    "order": {"stories>first": "desc"},
+                                },
+                                "aggs": {
+                                    "claim": {
+                                        "top_hits": {
+                                            "size": 1,
+                                            "_source": [
+                                                "claims.speaker",
+                                                "claims.speaker_id",
+                                                "claims.cue",
+                                                "claims.kind",
+                                                "claims.text",
+                                            ],
+                                        }
+                                    },
+                                    "stories": {
+                                        "reverse_nested": {},
+                                        "aggs": {
+                                            "first": {"min": {"field": "published"}},
+                                            "outlets": {"cardinality": {"field": "outlet"}},
+                                            "earliest": {
+                                                "top_hits": {
+                                                    "size": 1,
+                                                    "_source": ["story_id", "title", "outlet", "published"],
+                                                    "sort": [
+                                                        {"published": {"order": "asc", "missing": "_last"}}
+                                                    ],
+                                                }
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    }
+
+
+def claims_result(response: Mapping[str, Any]) -> ClaimResult:
+    matching = response["aggregations"]["claims"]["matching"]
+    hits = []
+    for bucket in matching["by_key"]["buckets"]:
+        claim = bucket["claim"]["hits"]["hits"][0]["_source"]
+        claim = claim.get("claims", claim)
+        stories = bucket["stories"]
+        first = stories["earliest"]["hits"]["hits"][0]["_source"]
+        hits.append(
+            ClaimHit(
+                key=str(bucket["key"]),
+                speaker=claim["speaker"],
+                speaker_id=claim.get("speaker_id"),
+                cue=claim["cue"],
+                kind=claim["kind"],
+                text=claim["text"],
+                first_story_id=first["story_id"],
+                first_title=first["title"],
+                first_outlet=first["outlet"],
+                first_published=first.get("published"),
+                stories=int(stories["doc_count"]),
+                outlets=int(stories["outlets"]["value"]),
+            )
+        )
+    return ClaimResult(total=int(matching["distinct"]["value"]), hits=tuple(hits))

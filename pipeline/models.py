@@ -96,17 +96,25 @@ class CleanStory:
     language_confidence: float = 0.0
     dateline: str = ""  # "VILNIUS": the place line wire copy opens with
     credit: str = ""  # the agency credited in the dateline, e.g. "Reuters"
+    credit_lines: tuple[str, ...] = ()  # credit and copyright lines taken out of the text
     fetched_at: str | None = None
     raw_key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["authors"] = list(self.authors)
+        data["credit_lines"] = list(self.credit_lines)
         return _drop_none(data)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CleanStory:
-        return cls(**{**data, "authors": tuple(data.get("authors", ()))})
+        return cls(
+            **{
+                **data,
+                "authors": tuple(data.get("authors", ())),
+                "credit_lines": tuple(data.get("credit_lines", ())),
+            }
+        )
 
 
 # --- dedupe ----------------------------------------------------------------------------------
@@ -120,9 +128,14 @@ class DedupeResult:
     text_hash: str
     cluster_id: str  # the story id of the cluster's canonical (first-seen) story
     is_canonical: bool
+    match: str = "new"  # new, exact, near or revision
+    matched_story_id: str | None = None  # the copy it matched
+    similarity: float = 1.0  # containment of the shorter text in the longer, estimated
+    wire: str = ""  # the originating agency, when credited
+    changes: dict[str, Any] | None = None  # paragraphs added/removed/changed against the canonical
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return _drop_none(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DedupeResult:
@@ -191,22 +204,41 @@ class Extraction:
 class SearchQuery:
     """What a user asks of the story index; every index adapter honours all of it."""
 
-    text: str = ""
+    text: str = ""  # words all match; "a phrase"; -word excludes
     entity: str | None = None  # a name or a Wikidata id
+    speaker: str | None = None  # a claim's speaker: name or Wikidata id
     outlet: str | None = None
+    language: str | None = None
+    min_topic: float | None = None  # topic score at least this
+    cluster: str | None = None  # only the copies of this dedupe cluster
     date_from: str | None = None  # ISO 8601 date or datetime, inclusive
     date_to: str | None = None
     sort: str = "relevance"  # relevance or newest
     size: int = 10
+    offset: int = 0
     collapse: bool = True  # one result per dedupe cluster
+    facets: bool = False  # top entities, speakers, outlets and a daily histogram
 
 
 @dataclass(frozen=True)
 class Source:
+    """One outlet's copy of a story."""
+
     story_id: str
     outlet: str
     url: str
     published: str | None = None
+    match: str = "new"  # how it joined the cluster: new (canonical), exact, near, revision
+    similarity: float = 1.0
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    speaker: str
+    cue: str
+    kind: str
+    text: str
+    speaker_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,15 +253,68 @@ class SearchHit:
     cluster_id: str | None = None
     sources: tuple[Source, ...] = ()
     topic_score: float = 0.0
+    wire: str = ""
+    language: str = ""
+    claims: tuple[ClaimView, ...] = ()
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    count: int
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    total: int
+    total: int  # clusters when collapsed, else stories
     hits: tuple[SearchHit, ...] = field(default_factory=tuple)
+    facets: dict[str, tuple[FacetValue, ...]] = field(
+        default_factory=dict
+    )  # person, org, place, speaker, outlet
+    histogram: tuple[FacetValue, ...] = ()  # stories per day (YYYY-MM-DD)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "total": self.total,
             "hits": [dataclasses.asdict(h) for h in self.hits],
+            "facets": {k: [dataclasses.asdict(v) for v in vs] for k, vs in self.facets.items()},
+            "histogram": [dataclasses.asdict(v) for v in self.histogram],
         }
+
+
+@dataclass(frozen=True)
+class ClaimQuery:
+    """Claims by a speaker (name or id) about something (words in the claim), newest first."""
+
+    speaker: str | None = None
+    about: str = ""
+    date_from: str | None = None
+    date_to: str | None = None
+    size: int = 20
+
+
+@dataclass(frozen=True)
+class ClaimHit:
+    """One claim as first made, and how often it was repeated across stories and outlets."""
+
+    key: str
+    speaker: str
+    speaker_id: str | None
+    cue: str
+    kind: str
+    text: str
+    first_story_id: str
+    first_title: str
+    first_outlet: str
+    first_published: str | None
+    stories: int
+    outlets: int
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    total: int
+    hits: tuple[ClaimHit, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "hits": [dataclasses.asdict(h) for h in self.hits]}

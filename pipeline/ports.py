@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.models import SearchQuery, SearchResult
+from pipeline.models import ClaimQuery, ClaimResult, SearchQuery, SearchResult
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,20 @@ class StageStore(Protocol):
     def load(self, stage: str, story_id: str) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """The dedupe state's answer for one story."""
+
+    cluster_id: str
+    match: str  # new, exact, near, revision
+    matched_story_id: str | None = None
+    jaccard: float = 1.0
+    containment: float = 1.0
+
+
 class DedupeState(Protocol):
-    def claim(self, text_hash: str, story_id: str) -> str:
-        """Atomically register ``story_id`` for ``text_hash``; return the id that holds it."""
+    def assign(self, story_id: str, fingerprint: Any) -> Assignment:
+        """Atomically find the story's cluster among the window's stories and record the story in it."""
         ...
 
 
@@ -63,6 +74,10 @@ class StoryIndex(Protocol):
         ...
 
     def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def search_claims(self, query: ClaimQuery) -> ClaimResult:
+        """Distinct claims by a speaker about something, with when first made and how often repeated."""
+        ...
 
     def count(self) -> int: ...
 

@@ -17,7 +17,8 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.fetch import story_id_for
-from pipeline.models import SearchQuery, SearchResult
+from pipeline.models import ClaimQuery, SearchQuery, SearchResult
+from workers import kibana
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
@@ -188,18 +189,48 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = SearchQuery(
         text=" ".join(args.query),
         entity=args.entity,
+        speaker=args.speaker,
         outlet=args.source,
+        language=args.language,
+        min_topic=args.min_topic,
         date_from=args.date_from,
         date_to=args.date_to,
         sort=args.sort,
         size=args.size,
         collapse=not args.all_copies,
+        facets=args.facets,
     )
     result = Runtime(settings).index.search(query)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         _print_result(result)
+        for name, values in result.facets.items():
+            if values:
+                print(f"\n{name}: " + ", ".join(f"{v.value} ({v.count})" for v in values))
+        if result.histogram:
+            print("\nper day: " + ", ".join(f"{v.value} {v.count}" for v in result.histogram))
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    query = ClaimQuery(
+        speaker=args.speaker,
+        about=" ".join(args.about),
+        date_from=args.date_from,
+        date_to=args.date_to,
+        size=args.size,
+    )
+    result = Runtime(_settings()).index.search_claims(query)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{result.total} distinct claims")
+    for hit in result.hits:
+        when = (hit.first_published or "")[:16].replace("T", " ")
+        print(f"\n{hit.speaker} ({hit.kind}, {hit.cue}): {hit.text}")
+        print(f"  first: {when} · {hit.first_outlet} · {hit.first_title}")
+        print(f"  repeated in {hit.stories} stories by {hit.outlets} outlets")
     return 0
 
 
@@ -212,10 +243,29 @@ def cmd_story(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     print(f"{doc['title']}\n{doc['outlet']} · {doc.get('published')} · {doc['url']}")
+    cluster = doc["cluster"]
+    role = (
+        "canonical"
+        if cluster["canonical"]
+        else f"{cluster.get('match', 'copy')} copy, similarity {cluster.get('similarity')}"
+    )
     print(
-        f"cluster {doc['cluster']['id']} ({'canonical' if doc['cluster']['canonical'] else 'copy'}) · "
+        f"cluster {cluster['id']} ({role}) · wire {cluster.get('wire') or 'unknown'} · "
         f"topic {doc['topic']['score']} · language {doc['language']}"
     )
+    copies = Runtime(_settings()).index.search(
+        SearchQuery(cluster=cluster["id"], collapse=False, size=100, sort="newest")
+    )
+    if copies.total > 1:
+        print(
+            f"carried by {copies.total} outlets: " + ", ".join(f"{h.outlet} <{h.url}>" for h in copies.hits)
+        )
+    changes = cluster.get("changes") or {}
+    for what in ("added", "removed"):
+        for para in changes.get(what, []):
+            print(f"  {what} against the canonical: {para[:160]}")
+    for old, new in changes.get("changed", []):
+        print(f"  changed: {old[:70]!r} -> {new[:70]!r}")
     for kind in ("person", "org", "place"):
         if doc["entities"][kind]:
             print(f"{kind}: {', '.join(doc['entities'][kind])}")
@@ -302,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search stories")
     p.add_argument("query", nargs="*")
     p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
+    p.add_argument("--speaker", help="stories with a claim by this speaker (name or Wikidata id)")
+    p.add_argument("--language", help="ISO 639-1 code, e.g. en")
+    p.add_argument("--min-topic", type=float, help="topic relevance at least this (0..1)")
+    p.add_argument("--facets", action="store_true", help="top entities, speakers, outlets; stories per day")
     p.add_argument("--source", "--outlet", dest="source", help="outlet name")
     p.add_argument("--from", dest="date_from", help="published on or after (YYYY-MM-DD or ISO time)")
     p.add_argument("--to", dest="date_to", help="published on or before")
@@ -310,6 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-copies", action="store_true", help="show every copy, not one per cluster")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("claims", help="claims by a speaker about something, first made when and how repeated")
+    p.add_argument("about", nargs="*", help="words in the claim")
+    p.add_argument("--speaker", help="name or Wikidata id")
+    p.add_argument("--from", dest="date_from")
+    p.add_argument("--to", dest="date_to")
+    p.add_argument("--size", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("story", help="show one stored story")
     p.add_argument("story_id")
@@ -324,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feeds", help="feed health")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feeds)
+
+    kibana.add_command(sub)
 
     p = sub.add_parser("index", help="manage the story index")
     p.add_argument("action", choices=("init", "status"))

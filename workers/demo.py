@@ -10,7 +10,7 @@ import html
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +40,7 @@ class DemoArticle:
     keyword: str
     is_copy: bool
     release_s: float  # seconds after the server starts when the entry appears in the feed
+    intro: str = ""  # an outlet's own opening paragraph on an edited copy
 
     @property
     def path(self) -> str:
@@ -77,16 +78,20 @@ def load_corpus(
                 **base,
             )
         )
-        for c in s.get("copies") or []:
-            articles.append(
-                DemoArticle(
-                    outlet_id=c["outlet"],
-                    outlet_name=outlets[c["outlet"]]["name"],
-                    is_copy=True,
-                    release_s=release + c["delay_minutes"] * minute_s,
-                    **base,
-                )
+        for n, c in enumerate(s.get("copies") or []):
+            copy = DemoArticle(
+                outlet_id=c["outlet"],
+                outlet_name=outlets[c["outlet"]]["name"],
+                is_copy=True,
+                release_s=release + c["delay_minutes"] * minute_s,
+                **base,
             )
+            if n == 1 or c["delay_minutes"] > 20:
+                # Later copies are edited as outlets do: their own intro on top, the last paragraph cut.
+                copy = replace(copy, paragraphs=copy.paragraphs[:-1], intro=(
+                    f"Readers of {copy.outlet_name} in the region have followed this story closely; "
+                    f"this is the latest report we have received from our wire partners."))
+            articles.append(copy)
     return outlets, articles
 
 
@@ -121,7 +126,8 @@ def render_article(article: DemoArticle, outlet_index: int, base_url: str) -> st
     esc = html.escape
     credit = f" ({esc(article.wire)})" if article.wire else ""
     paras = list(article.paragraphs)
-    body = [f"<p>{esc(article.dateline)}{credit} - {esc(paras[0])}</p>"]
+    body = [f"<p>{esc(article.intro)}</p>"] if article.intro else []
+    body += [f"<p>{esc(article.dateline)}{credit} - {esc(paras[0])}</p>"]
     body += [f"<p>{esc(p)}</p>" for p in paras[1:]]
     if article.wire:
         body.append(f"<p class='credits'>Reporting by {esc(article.author)}; Editing by Hanna Ostrowska</p>")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pipeline.clean import CleanOptions, load_rules
+from pipeline.dedupe import DedupeOptions, WireRule
 from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load_topic
 from pipeline.models import Feed
 from pipeline.ports import StoryIndex
@@ -72,8 +74,17 @@ class Runtime:
         return RedisStageStore(self.redis, self.settings.stage_ttl_s)
 
     @functools.cached_property
+    def dedupe_options(self) -> DedupeOptions:
+        return DedupeOptions()
+
+    @functools.cached_property
     def dedupe_state(self) -> RedisDedupeState:
-        return RedisDedupeState(self.redis, self.settings.dedupe_window_s)
+        return RedisDedupeState(self.redis, self.settings.dedupe_window_s, self.dedupe_options)
+
+    @functools.cached_property
+    def wire_rules(self) -> tuple[WireRule, ...]:
+        spec = load_yaml(self.settings.config_dir / "wires.yaml") or {}
+        return tuple(WireRule(str(w["name"]), re.compile(str(w["pattern"]))) for w in spec.get("wires", []))
 
     @functools.cached_property
     def ledger(self) -> RedisEntryLedger:

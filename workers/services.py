@@ -133,8 +133,9 @@ class WorkerSet:
             return subprocess.Popen(cmd, env=self._env(), start_new_session=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{args[0]}.log").open("ab") as log_file:
-            return subprocess.Popen(cmd, env=self._env(), start_new_session=True, stdout=log_file,
-                                    stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                cmd, env=self._env(), start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT
+            )
 
     def start(self) -> None:
         data = self.settings.data_dir.resolve()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PREFIX = "WIREWATCH_"
+TEST_PREFIX = "WIREWATCH_TEST_"  # reserved for the test harness (service URLs, Elasticsearch home)
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -65,7 +66,7 @@ class Settings:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, object] = {}
         for key, raw in env.items():
-            if not key.startswith(PREFIX):
+            if not key.startswith(PREFIX) or key.startswith(TEST_PREFIX):
                 continue
             name = key[len(PREFIX) :].lower()
             if name not in fields:

@@ -6,14 +6,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from celery import Task, chain
 from celery.exceptions import Ignore, Retry
 
 from pipeline.clean import clean
-from pipeline.dedupe import dedupe
-from pipeline.errors import DropStory, StageError, TransientError
+from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
+from pipeline.errors import DropStory, PermanentError, StageError, TransientError
 from pipeline.extract import extract
 from pipeline.fetch import check_article, parse_feed, utc_now
 from pipeline.index import story_document
@@ -189,11 +190,34 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
-        result = dedupe(story, rt.dedupe_state)
+        result = dedupe(story, rt.dedupe_state, rt.dedupe_options)
+        wire = detect_wire(story.credit, story.credit_lines, story.text, rt.wire_rules)
+        changes = None
+        if not result.is_canonical:
+            canonical = _stage_or_none("clean", result.cluster_id)
+            if canonical is not None:
+                diff = paragraph_changes(canonical["text"], story.text)
+                changes = {
+                    "added": list(diff.added),
+                    "removed": list(diff.removed),
+                    "changed": [list(pair) for pair in diff.changed],
+                }
+            if not wire and (first := _stage_or_none("dedupe", result.cluster_id)) is not None:
+                wire = first.get("wire", "")
+        result = replace(result, wire=wire, changes=changes)
         rt.stages.save("dedupe", story.story_id, result.to_json())
-        return "canonical" if result.is_canonical else f"copy of {result.cluster_id}"
+        if result.is_canonical:
+            return f"{result.match}: canonical of its cluster" + (f", wire {wire}" if wire else "")
+        return f"{result.match} copy of {result.cluster_id} (similarity {result.similarity})"
 
     return _run_stage(self, "dedupe", ref["story_id"], work)
+
+
+def _stage_or_none(stage: str, story_id: str) -> dict[str, Any] | None:
+    try:
+        return current().stages.load(stage, story_id)
+    except PermanentError:
+        return None
 
 
 @app.task(name="wirewatch.extract", bind=True, acks_late=True)

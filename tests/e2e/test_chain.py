@@ -127,11 +127,30 @@ def test_entities_linked_and_copies_share_a_cluster(ingested: Ingested) -> None:
     index = ingested.runtime.index
     nato = index.search(SearchQuery(entity="Q7184", size=100))
     assert nato.total >= 15
+    edited = 0
     for slug in {a.slug for a in ingested.server.articles if a.is_copy}:
-        docs = [index.get(sid) for sid, a in ingested.expected.items() if a.slug == slug]
-        clusters = {d["cluster"]["id"] for d in docs if d}
+        pairs = [(a, index.get(sid)) for sid, a in ingested.expected.items() if a.slug == slug]
+        clusters = {d["cluster"]["id"] for _a, d in pairs if d}
         assert len(clusters) == 1, slug
-        assert sum(1 for d in docs if d and d["cluster"]["canonical"]) == 1
+        assert sum(1 for _a, d in pairs if d and d["cluster"]["canonical"]) == 1
+        canonical = next(a for a, d in pairs if d and d["cluster"]["canonical"])
+        for article, doc in pairs:
+            assert doc is not None
+            edited += bool(article.intro)
+            if doc["cluster"]["canonical"]:
+                assert doc["cluster"]["match"] == "new"
+                continue
+            # First seen is canonical (workers may finish a copy before the original); the match
+            # is against the closest copy seen before.
+            matched = ingested.expected[doc["cluster"]["matched_story_id"]]
+            expected = "near" if (article.intro or matched.intro) else "exact"
+            assert doc["cluster"]["match"] == expected, (slug, doc["cluster"])
+            if article.intro and not canonical.intro:
+                assert any(article.intro[:40] in p for p in doc["cluster"]["changes"]["added"])
+                assert len(doc["cluster"]["changes"]["removed"]) == 1
+            if article.wire:
+                assert doc["cluster"]["wire"] == article.wire, (slug, doc["cluster"]["wire"])
+    assert edited == 4
 
 
 def test_every_story_traced_to_indexed(ingested: Ingested) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipeline.index import story_document
-from pipeline.models import CleanStory, DedupeResult, Entity, Extraction, SearchQuery
+from pipeline.models import Claim, ClaimQuery, CleanStory, DedupeResult, Entity, Extraction, SearchQuery
 from pipeline.ports import StoryIndex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,32 +31,17 @@ def story_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stor
     yield index
 
 
-def make_doc(
-    sid: str,
-    text: str,
-    *,
-    title: str = "Headline",
-    outlet: str = "Harbour Herald",
-    cluster: str | None = None,
-    published: str = "2026-11-20T08:15:00+00:00",
-    entities: tuple[Entity, ...] = (),
-) -> dict[str, Any]:
-    story = CleanStory(
-        story_id=sid,
-        url=f"https://news.example/{sid}",
-        canonical_url=f"https://news.example/{sid}",
-        feed_url="https://news.example/feed",
-        outlet=outlet,
-        title=title,
-        text=text,
-        published=published,
-        language="en",
-        fetched_at=published,
-    )
-    dup = DedupeResult(sid, "h" + sid, cluster or sid, (cluster or sid) == sid)
-    return story_document(
-        story, dup, Extraction(sid, entities=entities, topic_score=0.5), indexed_at=published
-    )
+def make_doc(sid: str, text: str, *, title: str = "Headline", outlet: str = "Harbour Herald",
+             cluster: str | None = None, published: str = "2026-11-20T08:15:00+00:00",
+             entities: tuple[Entity, ...] = (), claims: tuple[Claim, ...] = (), language: str = "en",
+             topic: float = 0.5) -> dict[str, Any]:
+    story = CleanStory(story_id=sid, url=f"https://news.example/{sid}", canonical_url=f"https://news.example/{sid}",
+                       feed_url="https://news.example/feed", outlet=outlet, title=title, text=text,
+                       published=published, language=language, fetched_at=published)
+    dup = DedupeResult(sid, "h" + sid, cluster or sid, (cluster or sid) == sid,
+                       match="new" if (cluster or sid) == sid else "exact", wire="Reuters")
+    extraction = Extraction(sid, entities=entities, claims=claims, topic_score=topic)
+    return story_document(story, dup, extraction, indexed_at=published)
 
 
 def test_put_get_present_count(story_index: StoryIndex) -> None:
@@ -168,3 +153,69 @@ def test_user_syntax_never_breaks_search(story_index: StoryIndex, text: str) -> 
     story_index.refresh()
     result = story_index.search(SearchQuery(text=text))
     assert result.total >= 0
+
+
+PESKOV = Claim("Dmitry Peskov", "said", "direct", "NATO is in direct confrontation with Russia", 10, 55)
+PESKOV_AGAIN = Claim("Dmitry Peskov", "told", "direct", "NATO is in direct confrontation with Russia!", 5, 50)
+RUTTE = Claim("Mark Rutte", "said", "reported", "the alliance would defend every inch of its territory", 0, 50,
+              "Q57792")
+
+
+def test_speaker_language_topic_and_cluster_filters(story_index: StoryIndex) -> None:
+    story_index.put(make_doc("p1", "Peskov spoke about the alliance.", claims=(PESKOV,), topic=0.8))
+    story_index.put(make_doc("p2", "Rutte spoke in Brussels.", claims=(RUTTE,), topic=0.3))
+    story_index.put(make_doc("p3", "Die Allianz hat sich getroffen.", language="de", topic=0.1))
+    story_index.put(make_doc("p4", "Rutte spoke in Brussels.", claims=(RUTTE,), cluster="p2", outlet="Coastal Courier", topic=0.3))
+    story_index.refresh()
+
+    def ids(**kw: Any) -> set[str]:
+        return {h.story_id for h in story_index.search(SearchQuery(collapse=False, **kw)).hits}
+
+    assert ids(speaker="dmitry peskov") == {"p1"}
+    assert ids(speaker="Q57792") == {"p2", "p4"}
+    assert ids(language="de") == {"p3"}
+    assert ids(min_topic=0.5) == {"p1"}
+    assert ids(cluster="p2") == {"p2", "p4"}
+
+
+def test_claim_text_is_searchable_and_shown_on_hits(story_index: StoryIndex) -> None:
+    story_index.put(make_doc("q1", "The spokesman spoke to reporters on Monday.", claims=(PESKOV,)))
+    story_index.refresh()
+    result = story_index.search(SearchQuery(text="confrontation"))
+    assert [h.story_id for h in result.hits] == ["q1"]
+    assert result.hits[0].claims[0].speaker == "Dmitry Peskov"
+    assert result.hits[0].wire == "Reuters"
+
+
+def test_facets_and_histogram(story_index: StoryIndex) -> None:
+    nato = Entity("NATO", "org", "Q7184")
+    story_index.put(make_doc("f1", "Story one.", entities=(nato,), claims=(PESKOV,),
+                             published="2026-11-20T08:00:00+00:00"))
+    story_index.put(make_doc("f2", "Story two.", entities=(nato,), outlet="Coastal Courier",
+                             published="2026-11-20T18:00:00+00:00"))
+    story_index.put(make_doc("f3", "Story three.", claims=(RUTTE,), published="2026-11-22T09:00:00+00:00"))
+    story_index.refresh()
+    result = story_index.search(SearchQuery(facets=True, collapse=False))
+    facets = {k: {v.value: v.count for v in vs} for k, vs in result.facets.items()}
+    assert facets["org"] == {"NATO": 2}
+    assert facets["speaker"] == {"Dmitry Peskov": 1, "Mark Rutte": 1}
+    assert facets["outlet"] == {"Harbour Herald": 2, "Coastal Courier": 1}
+    assert [(b.value, b.count) for b in result.histogram] == [("2026-11-20", 2), ("2026-11-22", 1)]
+
+
+def test_claims_by_speaker_about_something(story_index: StoryIndex) -> None:
+    story_index.put(make_doc("k1", "First report.", claims=(PESKOV,), outlet="Harbour Herald",
+                             published="2026-11-20T08:00:00+00:00"))
+    story_index.put(make_doc("k2", "Second report.", claims=(PESKOV_AGAIN,), outlet="Coastal Courier",
+                             published="2026-11-21T08:00:00+00:00"))
+    story_index.put(make_doc("k3", "Third report.", claims=(PESKOV_AGAIN, RUTTE), outlet="Coastal Courier",
+                             published="2026-11-22T08:00:00+00:00"))
+    story_index.refresh()
+    result = story_index.search_claims(ClaimQuery(speaker="Dmitry Peskov", about="confrontation"))
+    assert result.total == 1  # the same words by the same speaker, however punctuated, are one claim
+    hit = result.hits[0]
+    assert (hit.first_story_id, hit.first_outlet, hit.stories, hit.outlets) == ("k1", "Harbour Herald", 3, 2)
+    assert hit.first_published.startswith("2026-11-20")
+    assert story_index.search_claims(ClaimQuery(speaker="Q57792")).hits[0].text.startswith("the alliance")
+    assert story_index.search_claims(ClaimQuery(speaker="Mark Rutte", about="confrontation")).total == 0
+    assert story_index.search_claims(ClaimQuery(date_from="2026-11-22")).total == 2

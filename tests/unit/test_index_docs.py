@@ -37,7 +37,9 @@ STORY = CleanStory(
 )
 
 DUP = DedupeResult(
-    story_id=STORY.story_id, text_hash="ab" * 16, cluster_id="feed" + "1" * 28, is_canonical=False
+    story_id=STORY.story_id, text_hash="ab" * 8, cluster_id="feed" + "1" * 28, is_canonical=False,
+    match="near", matched_story_id="feed" + "1" * 28, similarity=0.91, wire="Reuters",
+    changes={"added": ["Local intro."], "removed": [], "changed": []},
 )
 
 CLAIM = Claim(
@@ -103,7 +105,11 @@ def test_story_document_entities_by_type(doc: dict[str, Any]) -> None:
 
 
 def test_story_document_cluster_claims_topic(doc: dict[str, Any]) -> None:
-    assert doc["cluster"] == {"id": DUP.cluster_id, "canonical": False, "text_hash": DUP.text_hash}
+    assert doc["cluster"] == {
+        "id": DUP.cluster_id, "canonical": False, "text_hash": DUP.text_hash, "match": "near",
+        "matched_story_id": DUP.cluster_id, "similarity": 0.91, "wire": "Reuters",
+        "changes": {"added": ["Local intro."], "removed": [], "changed": []},
+    }
     assert doc["claims"] == [
         {
             "speaker": "Dmitry Peskov",
@@ -111,10 +117,13 @@ def test_story_document_cluster_claims_topic(doc: dict[str, Any]) -> None:
             "cue": "said",
             "kind": "reported",
             "text": "that the drill was a provocation",
+            "key": doc["claims"][0]["key"],
             "start": 40,
             "end": 72,
         }
     ]
+    assert doc["claims"][0]["key"].startswith("dmitry peskov|")
+    assert doc["speakers"] == ["Dmitry Peskov"]
     assert doc["topic"] == {"score": 0.8051, "reasons": ["term:nato", "entity:Q7184:NATO"]}
 
 
@@ -146,7 +155,11 @@ def _filters(body: dict[str, Any]) -> list[dict[str, Any]]:
 def test_text_query_uses_simple_query_string() -> None:
     body = search_request(SearchQuery(text="NATO Kaliningrad", size=7))
     (must,) = _must(body)
-    sqs = must["simple_query_string"]
+    text_query, claims_query = must["bool"]["should"]
+    assert must["bool"]["minimum_should_match"] == 1
+    assert claims_query["nested"]["path"] == "claims"
+    assert claims_query["nested"]["query"]["simple_query_string"]["fields"] == ["claims.text"]
+    sqs = text_query["simple_query_string"]
     assert sqs["query"] == "NATO Kaliningrad"
     assert sqs["default_operator"] == "and"
     assert sqs["fields"] == ["title^3", "summary^2", "text"]
@@ -160,9 +173,9 @@ def test_text_query_uses_simple_query_string() -> None:
 
 
 def test_english_fields_only_when_asked() -> None:
-    fields = search_request(SearchQuery(text="drills"), english=True)["query"]["bool"]["must"][0][
-        "simple_query_string"
-    ]["fields"]
+    fields = search_request(SearchQuery(text="drills"), english=True)["query"]["bool"]["must"][0]["bool"][
+        "should"
+    ][0]["simple_query_string"]["fields"]
     assert "title.english^2" in fields and "text.english" in fields
     assert {"title^3", "summary^2", "text"} <= set(fields)
 
@@ -188,7 +201,7 @@ def test_collapse_on_cluster() -> None:
     assert inner["name"] == "sources"
     assert set(inner["_source"]) >= {"story_id", "outlet", "url", "published"}
     assert body["aggs"] == {"clusters": {"cardinality": {"field": "cluster.id"}}}
-    assert "cluster" in body["_source"]
+    assert {"cluster.id", "cluster.wire"} <= set(body["_source"])
 
 
 def test_no_collapse_when_not_asked() -> None:

@@ -12,8 +12,8 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from pipeline.errors import PermanentError, TransientError
-from pipeline.index import search_request, search_result
-from pipeline.models import SearchQuery, SearchResult
+from pipeline.index import claims_request, claims_result, search_request, search_result
+from pipeline.models import ClaimQuery, ClaimResult, SearchQuery, SearchResult
 
 log = logging.getLogger(__name__)
 RETRYABLE = (429, 502, 503, 504)
@@ -165,6 +165,13 @@ class ElasticsearchIndex:
         except (ApiError, TransportError) as exc:
             raise _translate(exc, "searching") from exc
         return search_result(response.body, query)
+
+    def search_claims(self, query: ClaimQuery) -> ClaimResult:
+        try:
+            response = self._es.search(index=self.read_alias, **claims_request(query))
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "searching claims") from exc
+        return claims_result(response.body)
 
     def count(self) -> int:
         return int(self._es.count(index=self.read_alias)["count"])

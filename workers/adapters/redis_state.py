@@ -9,7 +9,9 @@ from typing import Any
 
 import redis
 
+from pipeline.dedupe import DedupeOptions
 from pipeline.errors import PermanentError, TransientError
+from pipeline.ports import Assignment
 
 KEY = "ww:"
 TRACE_LIMIT = 50
@@ -47,23 +49,155 @@ class RedisStageStore:
         return value
 
 
+# Atomic check-and-insert for dedupe. Keys (all under ARGV[1], the prefix):
+#   b:<epoch>:<band>  hash: 2-byte bucket -> packed entries (2-byte remainder, 4-byte story number)
+#   r:<epoch>         hash: 4-byte story number -> id(16) cluster(16) text hash(8) size(4) signature
+#   i:<epoch>         hash: story id(16) -> 4-byte story number (revisions keep their cluster)
+#   seq               counter of story numbers
+# Epochs are slices of the window; a whole epoch's keys expire together, so the window costs no
+# per-story expiry. Returns {match, cluster id, matched id, jaccard, containment}.
+DEDUPE_LUA = """
+local p, sid = ARGV[1], ARGV[2]
+local epoch, live, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local thash, size, sig, bands = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local cmin, jmin, maxc = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local nperm = #sig / 2
+
+for e = epoch, epoch - live + 1, -1 do
+  local no = redis.call('HGET', p .. 'i:' .. e, sid)
+  if no then
+    local rec = redis.call('HGET', p .. 'r:' .. e, no)
+    if rec then
+      return {'revision', string.sub(rec, 17, 32), sid, '1', '1'}
+    end
+  end
+end
+
+local hits, where = {}, {}
+for e = epoch, epoch - live + 1, -1 do
+  for b = 0, #bands / 4 - 1 do
+    local bucket = string.sub(bands, b * 4 + 1, b * 4 + 2)
+    local rem = string.sub(bands, b * 4 + 3, b * 4 + 4)
+    local v = redis.call('HGET', p .. 'b:' .. e .. ':' .. b, bucket)
+    if v then
+      local pos = 1
+      while true do
+        local i = string.find(v, rem, pos, true)
+        if not i then break end
+        if (i - 1) % 6 == 0 then
+          local no = string.sub(v, i + 2, i + 5)
+          local k = e .. ':' .. no
+          hits[k] = (hits[k] or 0) + 1
+          where[k] = {e, no}
+          pos = i + 6
+        else
+          pos = i + 1
+        end
+      end
+    end
+  end
+end
+
+local ranked = {}
+for k, n in pairs(hits) do table.insert(ranked, {k, n}) end
+table.sort(ranked, function(a, b) return a[2] > b[2] end)
+
+local best, bestc, bestj = nil, -1, 0
+for idx = 1, math.min(#ranked, maxc) do
+  local e, no = where[ranked[idx][1]][1], where[ranked[idx][1]][2]
+  local rec = redis.call('HGET', p .. 'r:' .. e, no)
+  if rec then
+    local osize = struct.unpack('>I4', string.sub(rec, 41, 44))
+    local osig = string.sub(rec, 45)
+    local same = 0
+    for q = 1, nperm do
+      if string.sub(sig, 2 * q - 1, 2 * q) == string.sub(osig, 2 * q - 1, 2 * q) then same = same + 1 end
+    end
+    local j = same / nperm
+    local c = j * (size + osize) / (1 + j) / math.max(1, math.min(size, osize))
+    if c > 1 then c = 1 end
+    if string.sub(rec, 33, 40) == thash then j, c = 1, 1 end
+    if c >= cmin and j >= jmin and (c > bestc or (c == bestc and j > bestj)) then
+      best, bestc, bestj = rec, c, j
+    end
+  end
+end
+
+local match, cluster, matched = 'new', sid, ''
+if best then
+  cluster, matched = string.sub(best, 17, 32), string.sub(best, 1, 16)
+  match = (string.sub(best, 33, 40) == thash) and 'exact' or 'near'
+end
+
+local no = struct.pack('>I4', redis.call('INCR', p .. 'seq') % 4294967296)
+local rk, ik = p .. 'r:' .. epoch, p .. 'i:' .. epoch
+redis.call('HSET', rk, no, sid .. cluster .. thash .. struct.pack('>I4', size) .. sig)
+redis.call('HSET', ik, sid, no)
+redis.call('EXPIRE', rk, ttl)
+redis.call('EXPIRE', ik, ttl)
+for b = 0, #bands / 4 - 1 do
+  local key = p .. 'b:' .. epoch .. ':' .. b
+  local bucket = string.sub(bands, b * 4 + 1, b * 4 + 2)
+  local v = redis.call('HGET', key, bucket) or ''
+  redis.call('HSET', key, bucket, v .. string.sub(bands, b * 4 + 3, b * 4 + 4) .. no)
+  redis.call('EXPIRE', key, ttl)
+end
+if not best then return {match, cluster, matched, '0', '0'} end
+return {match, cluster, matched, tostring(bestj), tostring(bestc)}
+"""
+
+
 class RedisDedupeState:
-    """Text hash -> first story id, with SET NX so two workers racing on one copy agree."""
+    """Implements ``DedupeState``: MinHash LSH in Redis, checked and written in one atomic script."""
 
-    def __init__(self, client: redis.Redis, window_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        window_s: int,
+        options: DedupeOptions | None = None,
+        epochs: int = 7,
+        prefix: str = f"{KEY}dd:",
+        clock: Any = time.time,
+    ) -> None:
         self._r = client
-        self._window = window_s
+        self._options = options or DedupeOptions()
+        self._epoch_s = max(1, window_s // epochs)
+        # A story is findable for at least the window: the current epoch plus enough whole ones.
+        self._live = epochs + 1
+        self._ttl = self._epoch_s * (epochs + 2)
+        self._prefix = prefix
+        self._clock = clock
+        self._script = client.register_script(DEDUPE_LUA)
 
-    def claim(self, text_hash: str, story_id: str) -> str:
-        key = f"{KEY}dedupe:exact:{text_hash}"
+    def assign(self, story_id: str, fingerprint: Any) -> Assignment:
+        fp = fingerprint
+        epoch = int(self._clock() // self._epoch_s)
         try:
-            if self._r.set(key, story_id, nx=True, ex=self._window):
-                return story_id
-            holder = self._r.get(key)
+            match, cluster, matched, jaccard, contained = self._script(
+                args=[
+                    self._prefix,
+                    bytes.fromhex(story_id),
+                    epoch,
+                    self._live,
+                    self._ttl,
+                    bytes.fromhex(fp.text_hash),
+                    fp.size,
+                    fp.signature,
+                    fp.bands,
+                    self._options.containment,
+                    self._options.jaccard_floor,
+                    12,
+                ]
+            )
         except redis.ConnectionError as exc:
             raise TransientError(f"redis: {exc}") from exc
-        # The key can expire between SET and GET; then this story starts a new cluster.
-        return holder.decode() if holder is not None else self.claim(text_hash, story_id)
+        return Assignment(
+            cluster_id=bytes(cluster).hex(),
+            match=match.decode(),
+            matched_story_id=bytes(matched).hex() or None,
+            jaccard=float(jaccard),
+            containment=float(contained),
+        )
 
 
 class RedisEntryLedger:

@@ -11,9 +11,19 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.index import MARK_POST, MARK_PRE, date_bound, plain_snippet
-from pipeline.models import SearchHit, SearchQuery, SearchResult, Source
+from pipeline.index import FACET_SIZE, MARK_POST, MARK_PRE, claim_views, date_bound, plain_snippet
+from pipeline.models import (
+    ClaimHit,
+    ClaimQuery,
+    ClaimResult,
+    FacetValue,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    Source,
+)
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
     rowid INTEGER PRIMARY KEY,
@@ -23,23 +33,41 @@ CREATE TABLE IF NOT EXISTS stories (
     url TEXT NOT NULL,
     title TEXT NOT NULL,
     published TEXT,
+    language TEXT NOT NULL DEFAULT '',
     topic_score REAL NOT NULL DEFAULT 0,
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stories_cluster ON stories(cluster_id);
 CREATE INDEX IF NOT EXISTS stories_published ON stories(published);
 CREATE INDEX IF NOT EXISTS stories_outlet ON stories(outlet COLLATE NOCASE);
-CREATE TABLE IF NOT EXISTS story_entities (
+-- kind: person, org, place, id, speaker, speaker_id; value as shown, folded for matching
+CREATE TABLE IF NOT EXISTS story_terms (
     story_id TEXT NOT NULL,
-    value TEXT NOT NULL
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    folded TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS story_entities_value ON story_entities(value, story_id);
-CREATE INDEX IF NOT EXISTS story_entities_story ON story_entities(story_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS stories_fts USING fts5(title, summary, text, tokenize = 'unicode61');
+CREATE INDEX IF NOT EXISTS story_terms_folded ON story_terms(folded, story_id);
+CREATE INDEX IF NOT EXISTS story_terms_story ON story_terms(story_id);
+CREATE TABLE IF NOT EXISTS claims (
+    rowid INTEGER PRIMARY KEY,
+    story_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    speaker TEXT NOT NULL,
+    speaker_id TEXT,
+    cue TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_story ON claims(story_id);
+CREATE INDEX IF NOT EXISTS claims_key ON claims(key);
+CREATE VIRTUAL TABLE IF NOT EXISTS stories_fts USING fts5(title, summary, text, claims, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS claims_fts USING fts5(text, tokenize = 'unicode61');
 """
 # Private-use characters mark highlights inside SQLite, then become <mark> after HTML escaping.
 _PRE, _POST = "\ue000", "\ue001"
 _TOKEN = re.compile(r'(-?)"([^"]+)"|(-?)(\S+)')
+TERM_KINDS = {"person": "person", "org": "org", "place": "place", "ids": "id"}
 
 
 def fts_query(text: str) -> str | None:
@@ -80,7 +108,16 @@ class SqliteIndex:
         return db
 
     def ensure_ready(self) -> None:
-        self._db().executescript(SCHEMA)
+        db = self._db()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'stories'").fetchone()
+        if exists and version != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self._path} has index schema {version}, this wirewatch needs "
+                f"{SCHEMA_VERSION}: rebuild it with `wirewatch reprocess --rebuild`, or delete the file"
+            )
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -110,13 +147,18 @@ class SqliteIndex:
         old = db.execute("SELECT rowid FROM stories WHERE story_id = ?", (sid,)).fetchone()
         if old is not None:
             db.execute("DELETE FROM stories_fts WHERE rowid = ?", (old[0],))
-            db.execute("DELETE FROM story_entities WHERE story_id = ?", (sid,))
+            db.execute("DELETE FROM story_terms WHERE story_id = ?", (sid,))
+            for (claim_rowid,) in db.execute(
+                "SELECT rowid FROM claims WHERE story_id = ?", (sid,)
+            ).fetchall():
+                db.execute("DELETE FROM claims_fts WHERE rowid = ?", (claim_rowid,))
+            db.execute("DELETE FROM claims WHERE story_id = ?", (sid,))
         cur = db.execute(
-            "INSERT INTO stories (story_id, cluster_id, outlet, url, title, published, topic_score, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(story_id) DO UPDATE SET "
+            "INSERT INTO stories (story_id, cluster_id, outlet, url, title, published, language, topic_score, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(story_id) DO UPDATE SET "
             "cluster_id=excluded.cluster_id, outlet=excluded.outlet, url=excluded.url, title=excluded.title, "
-            "published=excluded.published, topic_score=excluded.topic_score, doc=excluded.doc "
-            "RETURNING rowid",
+            "published=excluded.published, language=excluded.language, topic_score=excluded.topic_score, "
+            "doc=excluded.doc RETURNING rowid",
             (
                 sid,
                 doc["cluster"]["id"],
@@ -124,20 +166,32 @@ class SqliteIndex:
                 doc["url"],
                 doc["title"],
                 doc.get("published"),
+                doc.get("language", ""),
                 float(doc.get("topic", {}).get("score", 0.0)),
                 json.dumps(doc),
             ),
         )
         rowid = cur.fetchone()[0]
+        claims = doc.get("claims", [])
         db.execute(
-            "INSERT INTO stories_fts (rowid, title, summary, text) VALUES (?, ?, ?, ?)",
-            (rowid, doc["title"], doc.get("summary", ""), doc["text"]),
+            "INSERT INTO stories_fts (rowid, title, summary, text, claims) VALUES (?, ?, ?, ?, ?)",
+            (rowid, doc["title"], doc.get("summary", ""), doc["text"], "\n".join(c["text"] for c in claims)),
         )
-        ents = doc.get("entities", {})
-        values = {v.casefold() for key in ("person", "org", "place", "ids") for v in ents.get(key, [])}
+        terms = {(kind, v) for key, kind in TERM_KINDS.items() for v in doc.get("entities", {}).get(key, [])}
+        terms |= {("speaker", c["speaker"]) for c in claims} | {
+            ("speaker_id", c["speaker_id"]) for c in claims if c.get("speaker_id")
+        }
         db.executemany(
-            "INSERT INTO story_entities (story_id, value) VALUES (?, ?)", [(sid, v) for v in sorted(values)]
+            "INSERT INTO story_terms (story_id, kind, value, folded) VALUES (?, ?, ?, ?)",
+            [(sid, kind, v, v.casefold()) for kind, v in sorted(terms)],
         )
+        for c in claims:
+            cur = db.execute(
+                "INSERT INTO claims (story_id, key, speaker, speaker_id, cue, kind, text) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sid, c["key"], c["speaker"], c.get("speaker_id"), c["cue"], c["kind"], c["text"]),
+            )
+            db.execute("INSERT INTO claims_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, c["text"]))
 
     def refresh(self) -> None:
         """Writes are visible as soon as they commit."""
@@ -162,43 +216,61 @@ class SqliteIndex:
     def count(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM stories").fetchone()[0])
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        db = self._db()
+    @staticmethod
+    def _where(query: SearchQuery, match: str | None) -> tuple[str, list[Any]]:
         where: list[str] = []
         params: list[Any] = []
-        match = fts_query(query.text) if query.text.strip() else None
-        if query.text.strip() and match is None:
-            return SearchResult(total=0)
         if match:
-            source = "stories_fts f JOIN stories s ON s.rowid = f.rowid"
             where.append("stories_fts MATCH ?")
             params.append(match)
-            rank = "bm25(stories_fts, 3.0, 2.0, 1.0)"
-        else:
-            source, rank = "stories s", "0.0"
-        if query.entity:
-            where.append("s.story_id IN (SELECT story_id FROM story_entities WHERE value = ?)")
-            params.append(query.entity.casefold())
+        for value, kinds in (
+            (query.entity, ("person", "org", "place", "id")),
+            (query.speaker, ("speaker", "speaker_id")),
+        ):
+            if value:
+                where.append(
+                    f"s.story_id IN (SELECT story_id FROM story_terms WHERE folded = ? "
+                    f"AND kind IN ({','.join('?' * len(kinds))}))"
+                )
+                params += [value.casefold(), *kinds]
         if query.outlet:
             where.append("s.outlet = ? COLLATE NOCASE")
             params.append(query.outlet)
+        if query.language:
+            where.append("s.language = ? COLLATE NOCASE")
+            params.append(query.language)
+        if query.min_topic is not None:
+            where.append("s.topic_score >= ?")
+            params.append(query.min_topic)
+        if query.cluster:
+            where.append("s.cluster_id = ?")
+            params.append(query.cluster)
         if query.date_from:
             where.append("s.published >= ?")
             params.append(date_bound(query.date_from, end=False))
         if query.date_to:
             where.append("s.published <= ?")
             params.append(date_bound(query.date_to, end=True))
+        return ("WHERE " + " AND ".join(where)) if where else "", params
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        db = self._db()
+        match = fts_query(query.text) if query.text.strip() else None
+        if query.text.strip() and match is None:
+            return SearchResult(total=0)
+        source = "stories_fts f JOIN stories s ON s.rowid = f.rowid" if match else "stories s"
+        rank = "bm25(stories_fts, 3.0, 2.0, 1.0, 1.0)" if match else "0.0"
+        where, params = self._where(query, match)
         order = (
             "rank, s.published DESC"
             if match and query.sort != "newest"
             else "s.published IS NULL, s.published DESC, rank"
         )
-        sql = (
-            f"SELECT s.rowid, s.story_id, s.cluster_id, s.outlet, s.url, s.title, s.published, "
-            f"s.topic_score, {rank} AS rank FROM {source} "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}"
-        )
-        rows = db.execute(sql, params).fetchall()
+        rows = db.execute(
+            f"SELECT s.rowid, s.story_id, s.cluster_id, s.outlet, s.url, s.title, s.published, s.topic_score, "
+            f"{rank} AS rank, s.doc FROM {source} {where} ORDER BY {order}",
+            params,
+        ).fetchall()
         # One hit per cluster (the best-ranked copy), with every matching copy as a source.
         groups: dict[str, list[tuple[Any, ...]]] = {}
         ordered: list[tuple[Any, ...]] = []
@@ -209,12 +281,13 @@ class SqliteIndex:
                 ordered.append(row)
             groups[key].append(row)
         hits = []
-        for row in ordered[: query.size]:
-            rowid, sid, cluster, outlet, url, title, published, topic, rank_value = row
+        for row in ordered[query.offset : query.offset + query.size]:
+            rowid, sid, cluster, outlet, url, title, published, topic, rank_value, raw = row
+            doc = json.loads(raw)
             sources: tuple[Source, ...] = ()
             if query.collapse:
                 members = sorted(groups[cluster], key=lambda r: (r[6] is None, r[6] or ""))
-                sources = tuple(Source(r[1], r[3], r[4], r[6]) for r in members)
+                sources = tuple(self._source(r) for r in members)
             hits.append(
                 SearchHit(
                     story_id=sid,
@@ -227,9 +300,50 @@ class SqliteIndex:
                     cluster_id=cluster,
                     sources=sources,
                     topic_score=float(topic),
+                    wire=doc["cluster"].get("wire", ""),
+                    language=doc.get("language", ""),
+                    claims=claim_views(doc.get("claims")),
                 )
             )
-        return SearchResult(total=len(ordered), hits=tuple(hits))
+        facets: dict[str, tuple[FacetValue, ...]] = {}
+        histogram: tuple[FacetValue, ...] = ()
+        if query.facets:
+            facets, histogram = self._facets(db, [r[1] for r in rows])
+        return SearchResult(total=len(ordered), hits=tuple(hits), facets=facets, histogram=histogram)
+
+    @staticmethod
+    def _source(row: tuple[Any, ...]) -> Source:
+        cluster = json.loads(row[9])["cluster"]
+        return Source(
+            row[1], row[3], row[4], row[6], cluster.get("match", "new"), float(cluster.get("similarity", 1.0))
+        )
+
+    @staticmethod
+    def _facets(
+        db: sqlite3.Connection, story_ids: list[str]
+    ) -> tuple[dict[str, tuple[FacetValue, ...]], tuple[FacetValue, ...]]:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS matched (story_id TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM matched")
+        db.executemany("INSERT OR IGNORE INTO matched VALUES (?)", [(s,) for s in story_ids])
+        facets: dict[str, tuple[FacetValue, ...]] = {}
+        for name in ("person", "org", "place", "speaker"):
+            rows = db.execute(
+                "SELECT t.value, COUNT(DISTINCT t.story_id) AS n FROM story_terms t JOIN matched m "
+                "ON m.story_id = t.story_id WHERE t.kind = ? GROUP BY t.value ORDER BY n DESC, t.value LIMIT ?",
+                (name, FACET_SIZE),
+            ).fetchall()
+            facets[name] = tuple(FacetValue(v, n) for v, n in rows)
+        rows = db.execute(
+            "SELECT s.outlet, COUNT(*) AS n FROM stories s JOIN matched m ON m.story_id = s.story_id "
+            "GROUP BY s.outlet ORDER BY n DESC, s.outlet LIMIT ?",
+            (FACET_SIZE,),
+        ).fetchall()
+        facets["outlet"] = tuple(FacetValue(v, n) for v, n in rows)
+        rows = db.execute(
+            "SELECT substr(s.published, 1, 10) AS day, COUNT(*) FROM stories s JOIN matched m "
+            "ON m.story_id = s.story_id WHERE s.published IS NOT NULL GROUP BY day ORDER BY day"
+        ).fetchall()
+        return facets, tuple(FacetValue(d, n) for d, n in rows)
 
     @staticmethod
     def _snippet(db: sqlite3.Connection, rowid: int, match: str | None) -> str:
@@ -243,3 +357,54 @@ class SqliteIndex:
                 return html.escape(row[0]).replace(_PRE, MARK_PRE).replace(_POST, MARK_POST)
         text = db.execute("SELECT text FROM stories_fts WHERE rowid = ?", (rowid,)).fetchone()[0]
         return plain_snippet(text)
+
+    def search_claims(self, query: ClaimQuery) -> ClaimResult:
+        db = self._db()
+        where: list[str] = []
+        params: list[Any] = []
+        if query.about.strip():
+            match = fts_query(query.about)
+            if match is None:
+                return ClaimResult(total=0)
+            where.append("c.rowid IN (SELECT rowid FROM claims_fts WHERE claims_fts MATCH ?)")
+            params.append(match)
+        if query.speaker:
+            where.append("(lower(c.speaker) = ? OR lower(c.speaker_id) = ?)")
+            params += [query.speaker.casefold()] * 2
+        if query.date_from:
+            where.append("s.published >= ?")
+            params.append(date_bound(query.date_from, end=False))
+        if query.date_to:
+            where.append("s.published <= ?")
+            params.append(date_bound(query.date_to, end=True))
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        rows = db.execute(
+            "SELECT c.key, c.speaker, c.speaker_id, c.cue, c.kind, c.text, s.story_id, s.title, s.outlet, "
+            f"s.published FROM claims c JOIN stories s ON s.story_id = c.story_id {clause} "
+            "ORDER BY s.published IS NULL, s.published, s.rowid",
+            params,
+        ).fetchall()
+        by_key: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_key.setdefault(row[0], []).append(row)
+        hits = []
+        for key, group in by_key.items():
+            first = group[0]
+            hits.append(
+                ClaimHit(
+                    key=key,
+                    speaker=first[1],
+                    speaker_id=first[2],
+                    cue=first[3],
+                    kind=first[4],
+                    text=first[5],
+                    first_story_id=first[6],
+                    first_title=first[7],
+                    first_outlet=first[8],
+                    first_published=first[9],
+                    stories=len({r[6] for r in group}),
+                    outlets=len({r[8] for r in group}),
+                )
+            )
+        hits.sort(key=lambda h: h.first_published or "", reverse=True)
+        return ClaimResult(total=len(hits), hits=tuple(hits[: query.size]))
