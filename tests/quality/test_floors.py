@@ -33,3 +33,15 @@ def test_clean_extraction_floor() -> None:
     assert result["f1"] >= CLEAN_F1_FLOOR, result
     assert result["precision"] >= CLEAN_PRECISION_FLOOR, result
     assert result["f1"] > result["baseline_f1"], result
+
+
+DEDUPE_ARI_FLOOR = 0.95
+DEDUPE_PAIR_PRECISION_FLOOR = 0.99
+
+
+def test_dedupe_clustering_floor() -> None:
+    from bench.dedupe_bench import run
+
+    result = run()
+    assert result["ari"] >= DEDUPE_ARI_FLOOR, result
+    assert result["pair_precision"] >= DEDUPE_PAIR_PRECISION_FLOOR, result

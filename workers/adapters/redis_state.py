@@ -169,26 +169,17 @@ class RedisDedupeState:
         self._clock = clock
         self._script = client.register_script(DEDUPE_LUA)
 
-    def assign(self, story_id: str, fingerprint: Any) -> Assignment:
-        fp = fingerprint
+    def script_args(self, story_id: str, fp: Any) -> list[Any]:
+        """The script's arguments for one story now (the benchmark sends them pipelined)."""
         epoch = int(self._clock() // self._epoch_s)
+        return [
+            self._prefix, bytes.fromhex(story_id), epoch, self._live, self._ttl, bytes.fromhex(fp.text_hash),
+            fp.size, fp.signature, fp.bands, self._options.containment, self._options.jaccard_floor, 12,
+        ]
+
+    def assign(self, story_id: str, fingerprint: Any) -> Assignment:
         try:
-            match, cluster, matched, jaccard, contained = self._script(
-                args=[
-                    self._prefix,
-                    bytes.fromhex(story_id),
-                    epoch,
-                    self._live,
-                    self._ttl,
-                    bytes.fromhex(fp.text_hash),
-                    fp.size,
-                    fp.signature,
-                    fp.bands,
-                    self._options.containment,
-                    self._options.jaccard_floor,
-                    12,
-                ]
-            )
+            match, cluster, matched, jaccard, contained = self._script(args=self.script_args(story_id, fingerprint))
         except redis.ConnectionError as exc:
             raise TransientError(f"redis: {exc}") from exc
         return Assignment(
