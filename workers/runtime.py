@@ -27,6 +27,7 @@ from workers.adapters.redis_state import (
     RedisStageStore,
     connect,
 )
+from workers.indexing import BatchLimits, IndexQueue
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,14 @@ class Runtime:
     @functools.cached_property
     def feed_state(self) -> RedisFeedState:
         return RedisFeedState(self.redis)
+
+    @functools.cached_property
+    def index_queue(self) -> IndexQueue:
+        return IndexQueue(self.redis)
+
+    @functools.cached_property
+    def batch_limits(self) -> BatchLimits:
+        return BatchLimits()
 
     @functools.cached_property
     def raw_store(self) -> FileRawStore:

@@ -20,6 +20,7 @@ from pipeline.fetch import check_article, parse_feed, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
 from workers.celery_app import app
+from workers.indexing import flush
 from workers.runtime import current
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ def story_chain(entry: FeedEntry) -> Any:
     )
 
 
-def _run_stage(task: Task, stage: str, story_id: str, work: Callable[[], str]) -> dict[str, str]:
+def _run_stage(
+    task: Task, stage: str, story_id: str, work: Callable[[], str], record_ok: bool = True
+) -> dict[str, str]:
     """Run one stage for one story, record its outcome, and decide what happens on failure."""
     ledger = current().ledger
     extra = {"story_id": story_id, "stage": stage, "task_id": task.request.id}
@@ -68,7 +71,8 @@ def _run_stage(task: Task, stage: str, story_id: str, work: Callable[[], str]) -
     except Exception as exc:  # noqa: BLE001 - every other failure is recorded, never lost
         _dead_letter(task, stage, story_id, exc)
         raise Ignore() from exc
-    ledger.record(story_id, stage, "ok", detail)
+    if record_ok:
+        ledger.record(story_id, stage, "ok", detail)
     log.info("%s done: %s", stage, detail, extra={**extra, "outcome": "ok"})
     return {"story_id": story_id}
 
@@ -236,6 +240,8 @@ def extract_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
 
 @app.task(name="wirewatch.index", bind=True, acks_late=True)
 def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+    """Queue the story's document for the next bulk write, and write the queue if no one else is."""
+
     def work() -> str:
         rt = current()
         sid = ref["story_id"]
@@ -245,7 +251,20 @@ def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
             Extraction.from_json(rt.stages.load("extract", sid)),
             indexed_at=utc_now(),
         )
-        rt.index.put(doc)
-        return f"indexed as {sid}"
+        rt.index_queue.push(doc)
+        written = flush(rt.index_queue, rt.index, rt.ledger, rt.batch_limits)
+        return f"queued; this worker bulk-wrote {written} documents"
 
-    return _run_stage(self, "index", ref["story_id"], work)
+    # The flusher records each story's outcome when its batch is written.
+    return _run_stage(self, "index", ref["story_id"], work, record_ok=False)
+
+
+@app.task(name="wirewatch.flush_index", bind=True, acks_late=True)
+def flush_index(self: Task) -> int:
+    """Periodic safety net: write anything left pending (for instance after Elasticsearch was down)."""
+    rt = current()
+    try:
+        return flush(rt.index_queue, rt.index, rt.ledger, rt.batch_limits)
+    except TransientError as exc:
+        log.warning("bulk indexing deferred: %s", exc)
+        return 0

@@ -116,16 +116,21 @@ class ElasticsearchIndex:
         except (ApiError, TransportError) as exc:
             raise _translate(exc, f"indexing {doc['story_id']}") from exc
 
-    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> None:
+    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """Bulk-write; 429s are retried with backoff per document. Returns the errors by story id."""
         actions = ({"_index": self.write_alias, "_id": d["story_id"], "_source": dict(d)} for d in docs)
-        failed = []
-        for ok, item in helpers.streaming_bulk(
-            self._es, actions, max_retries=5, initial_backoff=1, raise_on_error=False, chunk_size=500
-        ):
-            if not ok:
-                failed.append(item)
-        if failed:
-            raise PermanentError(f"{len(failed)} documents failed: {json.dumps(failed[:3])[:1000]}")
+        failed: dict[str, str] = {}
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self._es, actions, max_retries=5, initial_backoff=0.5, max_backoff=30, raise_on_error=False,
+                raise_on_exception=True, chunk_size=500, max_chunk_bytes=10 * 1024 * 1024,
+            ):
+                if not ok:
+                    result = next(iter(item.values()))
+                    failed[str(result.get("_id"))] = json.dumps(result.get("error", result))[:1000]
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "bulk indexing") from exc
+        return failed
 
     def refresh(self) -> None:
         self._es.indices.refresh(index=self.read_alias)

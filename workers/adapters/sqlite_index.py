@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import PermanentError
 from pipeline.index import FACET_SIZE, MARK_POST, MARK_PRE, claim_views, date_bound, plain_snippet
 from pipeline.models import (
     ClaimHit,
@@ -128,18 +129,30 @@ class SqliteIndex:
     # --- writes -------------------------------------------------------------------------------
 
     def put(self, doc: Mapping[str, Any]) -> None:
-        self.put_many([doc])
+        errors = self.put_many([doc])
+        if errors:
+            raise PermanentError(next(iter(errors.values())))
 
-    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> None:
+    def put_many(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """Write in one transaction; a document that fails is rolled back alone and reported."""
         db = self._db()
+        failed: dict[str, str] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
             for doc in docs:
-                self._write(db, doc)
+                db.execute("SAVEPOINT one")
+                try:
+                    self._write(db, doc)
+                    db.execute("RELEASE one")
+                except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
+                    db.execute("ROLLBACK TO one")
+                    db.execute("RELEASE one")
+                    failed[str(doc.get("story_id"))] = f"{type(exc).__name__}: {exc}"
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return failed
 
     @staticmethod
     def _write(db: sqlite3.Connection, doc: Mapping[str, Any]) -> None:

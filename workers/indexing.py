@@ -1,0 +1,105 @@
+"""Bulk indexing: documents wait in a Redis list; one worker at a time flushes them in batches.
+
+The index task pushes its document and then tries to become the flusher (a short lock in Redis).
+The flusher drains the list in batches bounded by count and bytes, writes each batch with one bulk
+request, and removes a batch from the list only after the write, so a flusher that dies loses
+nothing (the next one writes the same ids again, which is harmless). After releasing the lock it
+looks at the list once more, which closes the gap where a document arrives just as it finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from pipeline.errors import TransientError
+from pipeline.ports import StoryIndex
+from workers.adapters.redis_state import KEY, RedisEntryLedger
+
+log = logging.getLogger(__name__)
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_docs: int = 500
+    max_bytes: int = 8 * 1024 * 1024
+    linger_s: float = 0.05  # wait this long for company before writing a small batch
+    lock_s: float = 60.0  # a flusher that dies holds the lock no longer than this
+
+
+class IndexQueue:
+    """Pending documents in a Redis list, shared by every worker."""
+
+    def __init__(self, client: redis.Redis, name: str = f"{KEY}index:pending") -> None:
+        self._r = client
+        self.name = name
+        self._lock = f"{name}:lock"
+        self._release = client.register_script(_RELEASE)
+
+    def push(self, doc: Mapping[str, Any]) -> None:
+        try:
+            self._r.rpush(self.name, json.dumps(doc))
+        except redis.ConnectionError as exc:
+            raise TransientError(f"redis: {exc}") from exc
+
+    def pending(self) -> int:
+        return int(self._r.llen(self.name))
+
+    def acquire(self, limits: BatchLimits) -> str | None:
+        token = uuid.uuid4().hex
+        return token if self._r.set(self._lock, token, nx=True, px=int(limits.lock_s * 1000)) else None
+
+    def release(self, token: str) -> None:
+        self._release(keys=[self._lock], args=[token])
+
+    def peek(self, limits: BatchLimits) -> list[bytes]:
+        raw: list[bytes] = self._r.lrange(self.name, 0, limits.max_docs - 1)
+        batch, size = [], 0
+        for item in raw:
+            if batch and size + len(item) > limits.max_bytes:
+                break
+            batch.append(item)
+            size += len(item)
+        return batch
+
+    def drop(self, count: int) -> None:
+        self._r.ltrim(self.name, count, -1)
+
+
+def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits: BatchLimits) -> int:
+    """Write pending documents if no other worker is; returns how many this call wrote."""
+    written = 0
+    while True:
+        token = queue.acquire(limits)
+        if token is None:
+            return written  # the flusher at work will see our document (see the module doc)
+        try:
+            if limits.linger_s and queue.pending() < limits.max_docs:
+                time.sleep(limits.linger_s)
+            while batch := queue.peek(limits):
+                docs = [json.loads(item) for item in batch]
+                errors = index.put_many(docs)
+                queue.drop(len(batch))
+                for doc in docs:
+                    sid = doc["story_id"]
+                    if sid in errors:
+                        ledger.record(sid, "index", "failed", errors[sid])
+                        ledger.dead_letter({"t": time.time(), "stage": "index", "story_id": sid,
+                                            "error": errors[sid], "attempts": 1, "args": [{"story_id": sid}]})
+                    else:
+                        ledger.record(sid, "index", "ok", f"indexed as {sid}")
+                written += len(docs)
+                log.info("bulk wrote %d documents (%d failed)", len(docs), len(errors))
+        finally:
+            queue.release(token)
+        if queue.pending() == 0:
+            return written
