@@ -328,9 +328,35 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from workers.api import Api, make_server
+
+    settings = _settings()
+    host = args.host or settings.api_host
+    port = args.port if args.port is not None else settings.api_port
+    server = make_server(Api(Runtime(settings).index), host, port)
+    print(f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
+          f"(OpenAPI at /api/openapi.json)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
-    index = Runtime(_settings()).index  # creating the runtime's index runs ensure_ready
+    settings = _settings()
+    runtime = Runtime(settings)
+    if args.action == "migrate":
+        print(json.dumps(runtime.unprepared_index.migrate(), indent=2))  # type: ignore[attr-defined]
+        return 0
+    index = runtime.index  # creating the runtime's index runs ensure_ready: that is `init`
     status = index.status() if hasattr(index, "status") else {"documents": index.count()}
+    if args.action == "status":
+        with _redis_up(settings):
+            status["pending_bulk_writes"] = runtime.index_queue.pending()
     print(json.dumps(status, indent=2))
     return 0
 
@@ -390,8 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     kibana.add_command(sub)
 
+    p = sub.add_parser("serve", help="the search page and the read-only HTTP JSON API")
+    p.add_argument("--host", help="address to bind (default WIREWATCH_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default WIREWATCH_API_PORT, 8080; 0 picks a free one)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("index", help="manage the story index")
-    p.add_argument("action", choices=("init", "status"))
+    p.add_argument("action", choices=("init", "status", "migrate"),
+                   help="init: template, first version, aliases; status: versions and counts; "
+                   "migrate: a new version with the current mapping, documents copied, aliases swapped")
     p.set_defaults(func=cmd_index)
     return parser
 

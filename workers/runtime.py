@@ -122,6 +122,13 @@ class Runtime:
 
     @functools.cached_property
     def index(self) -> StoryIndex:
+        index = self.unprepared_index
+        index.ensure_ready()
+        return index
+
+    @functools.cached_property
+    def unprepared_index(self) -> StoryIndex:
+        """The index adapter before ``ensure_ready`` (for migrations)."""
         s = self.settings
         if s.embedded_index:
             from workers.adapters.sqlite_index import SqliteIndex
@@ -138,7 +145,6 @@ class Runtime:
                 s.elasticsearch_ca_certs,
             )
             index = ElasticsearchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
-        index.ensure_ready()
         return index
 
     @functools.cached_property

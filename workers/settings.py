@@ -46,6 +46,9 @@ class Settings:
     max_redirects: int = 5
     allow_hosts: tuple[str, ...] = ()  # hosts or IPs exempt from the private-address guard
     log_level: str = "INFO"
+    # The HTTP API and page: read-only, and on this machine only unless configured otherwise.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
 
     @property
     def embedded_redis(self) -> bool:

@@ -219,3 +219,44 @@ def test_claims_by_speaker_about_something(story_index: StoryIndex) -> None:
     assert story_index.search_claims(ClaimQuery(speaker="Q57792")).hits[0].text.startswith("the alliance")
     assert story_index.search_claims(ClaimQuery(speaker="Mark Rutte", about="confrontation")).total == 0
     assert story_index.search_claims(ClaimQuery(date_from="2026-11-22")).total == 2
+
+
+def test_status_and_migrate_keep_every_document(story_index: StoryIndex) -> None:
+    for i in range(12):
+        story_index.put(make_doc(f"m{i}", f"Story {i} about the Suwalki gap."))
+    story_index.refresh()
+    before = story_index.status()  # type: ignore[attr-defined]
+    result = story_index.migrate()  # type: ignore[attr-defined]
+    story_index.refresh()
+    assert story_index.count() == 12
+    assert story_index.search(SearchQuery(text="Suwalki", size=20)).total == 12
+    after = story_index.status()  # type: ignore[attr-defined]
+    if "indices" in before:  # Elasticsearch: a new version behind both aliases, the old one unaliased
+        assert result["copied"] == 12 and result["from"].endswith("-v1") and result["to"].endswith("-v2")
+        assert after["indices"][result["to"]]["aliases"] == sorted([story_index.read_alias,  # type: ignore[attr-defined]
+                                                                    story_index.write_alias])  # type: ignore[attr-defined]
+        assert after["indices"][result["from"]]["aliases"] == []
+        story_index.put(make_doc("m-new", "A story written after the migration."))
+        story_index.refresh()
+        assert after["indices"][result["to"]]["documents"] == 12 and story_index.count() == 13
+    else:
+        assert result["copied"] == 12 and after["documents"] == 12
+
+
+def test_migrate_keeps_documents_written_during_the_copy(es_url: str, es_prefix: str) -> None:
+    from workers.adapters.elasticsearch_index import ElasticsearchIndex, make_client
+
+    index = ElasticsearchIndex(make_client(es_url), REPO / "config" / "index-template.json", es_prefix)
+    index.ensure_ready()
+    index.put(make_doc("old", "Written before, revised later."))
+    index.refresh()
+    new = index.start_version()
+    index.put(make_doc("live", "Arrived while the new version was being filled."))
+    index.put(make_doc("old", "The revised version, written to the new index."))
+    index.refresh()
+    # While both versions are read, search answers and sees the live story.
+    assert index.search(SearchQuery(text="arrived")).total == 1
+    index.finish_version(new)
+    index.refresh()
+    assert index.get("old")["text"].startswith("The revised")  # type: ignore[index]
+    assert index.present(["old", "live"]) == {"old", "live"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,109 @@ class ElasticsearchIndex:
             raise _translate(exc, "preparing the index") from exc
 
     def status(self) -> dict[str, Any]:
+        """Every version with its aliases, document count and the pipeline versions in it."""
         aliases = self._es.indices.get_alias(index=f"{self.prefix}-v*")
-        out: dict[str, Any] = {"indices": {}}
-        for index, spec in aliases.body.items():
-            count = self._es.count(index=index)["count"]
-            out["indices"][index] = {"aliases": sorted(spec.get("aliases", {})), "documents": count}
+        out: dict[str, Any] = {"backend": "elasticsearch", "read_alias": self.read_alias,
+                               "write_alias": self.write_alias, "indices": {}}
+        for index, spec in sorted(aliases.body.items()):
+            found = self._es.search(index=index, size=0, aggs={"pv": {"terms": {"field": "pipeline_version"}}})
+            out["indices"][index] = {
+                "aliases": sorted(spec.get("aliases", {})),
+                "documents": found["hits"]["total"]["value"],
+                "pipeline_versions": {b["key"]: b["doc_count"] for b in found["aggregations"]["pv"]["buckets"]},
+            }
         return out
+
+    def _indices_of(self, alias: str) -> list[str]:
+        try:
+            return sorted(self._es.indices.get_alias(name=alias).body)
+        except NotFoundError:
+            return []
+
+    def current_version(self) -> int:
+        names = self._indices_of(self.write_alias)
+        return max(int(n.rsplit("-v", 1)[1]) for n in names) if names else 0
+
+    def start_version(self) -> str:
+        """Create the next version from the current template and send new writes to it.
+
+        Reads span the old and the new version until ``finish_version``, so search never goes dark
+        and stories arriving meanwhile are in the new version.
+        """
+        self.ensure_ready()
+        old = self.version_name(self.current_version())
+        new = self.version_name(self.current_version() + 1)
+        self._es.indices.put_index_template(name=self.prefix, **self.template_body(self.has_english_analyzer()))
+        self._es.indices.create(index=new)
+        self._es.indices.update_aliases(actions=[
+            {"add": {"index": new, "alias": self.write_alias, "is_write_index": True}},
+            {"remove": {"index": old, "alias": self.write_alias}},
+            {"add": {"index": new, "alias": self.read_alias}},
+        ])
+        return new
+
+    def finish_version(self, new: str) -> None:
+        """Point the read alias at the new version only, in one atomic step."""
+        actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": self.read_alias}}]
+        actions += [{"remove": {"index": old, "alias": self.read_alias}}
+                    for old in self._indices_of(self.read_alias) if old != new]
+        self._es.indices.update_aliases(actions=actions)
+
+    def abandon_version(self, new: str, old: str) -> None:
+        """Cancel a rebuild: writes go back to the old version, which stays the one read."""
+        self._es.indices.update_aliases(actions=[
+            {"add": {"index": old, "alias": self.write_alias, "is_write_index": True}},
+            {"add": {"index": old, "alias": self.read_alias}},
+            {"remove": {"index": new, "alias": self.read_alias}},
+            {"remove": {"index": new, "alias": self.write_alias}},
+        ])
+
+    def scan(self, index: str | None = None, batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Every document of an index (default: the read alias), with a point in time and search_after."""
+        pit = self._es.open_point_in_time(index=index or self.read_alias, keep_alive="2m")["id"]
+        after: list[Any] | None = None
+        try:
+            while True:
+                page = self._es.search(pit={"id": pit, "keep_alive": "2m"}, size=batch, sort=["_shard_doc"],
+                                       search_after=after)
+                hits = page["hits"]["hits"]
+                if not hits:
+                    return
+                for hit in hits:
+                    yield hit["_source"]
+                after = hits[-1]["sort"]
+                pit = page.get("pit_id", pit)
+        finally:
+            self._es.close_point_in_time(id=pit)
+
+    def migrate(self) -> dict[str, Any]:
+        """A new version with the current template, holding every document of the old one.
+
+        Documents are copied by the client (the server may have no _reindex); one already written
+        to the new version by live ingestion is newer and is kept.
+        """
+        old = self.version_name(self.current_version())
+        new = self.start_version()
+        copied = skipped = 0
+        batch: list[dict[str, Any]] = []
+
+        def write(docs: list[dict[str, Any]]) -> None:
+            nonlocal copied, skipped
+            actions = ({"_op_type": "create", "_index": new, "_id": d["story_id"], "_source": d} for d in docs)
+            for ok, item in helpers.streaming_bulk(self._es, actions, raise_on_error=False, max_retries=5):
+                status = next(iter(item.values())).get("status")
+                copied += ok
+                skipped += (not ok) and status == 409
+        for doc in self.scan(old):
+            batch.append(doc)
+            if len(batch) >= 500:
+                write(batch)
+                batch = []
+        if batch:
+            write(batch)
+        self._es.indices.refresh(index=new)
+        self.finish_version(new)
+        return {"from": old, "to": new, "copied": copied, "kept_newer": skipped}
 
     # --- writes -------------------------------------------------------------------------------
 

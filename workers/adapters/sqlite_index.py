@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS stories (
 CREATE INDEX IF NOT EXISTS stories_cluster ON stories(cluster_id);
 CREATE INDEX IF NOT EXISTS stories_published ON stories(published);
 CREATE INDEX IF NOT EXISTS stories_outlet ON stories(outlet COLLATE NOCASE);
--- kind: person, org, place, id, speaker, speaker_id; value as shown, folded for matching
+-- kind: person, org, place, id, speaker, speaker_id. value as shown, folded for matching (no semicolons in comments: the schema is split on them)
 CREATE TABLE IF NOT EXISTS story_terms (
     story_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -119,6 +119,43 @@ class SqliteIndex:
             )
         db.executescript(SCHEMA)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def status(self) -> dict[str, Any]:
+        db = self._db()
+        rows = db.execute("SELECT json_extract(doc, '$.pipeline_version'), COUNT(*) FROM stories GROUP BY 1")
+        return {"backend": "embedded", "path": str(self._path), "schema": SCHEMA_VERSION,
+                "documents": self.count(), "pipeline_versions": {str(k): n for k, n in rows}}
+
+    def migrate(self) -> dict[str, Any]:
+        """Rebuild the tables in the current schema from the stored documents, in one transaction."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'stories'").fetchone()
+            docs = [json.loads(r[0]) for r in db.execute("SELECT doc FROM stories")] if exists else []
+            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table') "
+                                      "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts_%'").fetchall():
+                db.execute(f'DROP TABLE IF EXISTS "{name}"')
+            for statement in SCHEMA.split(";"):  # not executescript: it would commit half-way
+                if statement.strip():
+                    db.execute(statement)
+            failed = {}
+            for doc in docs:
+                db.execute("SAVEPOINT one")
+                try:
+                    self._write(db, doc)
+                    db.execute("RELEASE one")
+                except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
+                    db.execute("ROLLBACK TO one")
+                    db.execute("RELEASE one")
+                    failed[str(doc.get("story_id"))] = str(exc)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return {"schema": SCHEMA_VERSION, "copied": len(docs) - len(failed), "failed": failed}
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

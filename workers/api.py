@@ -1,0 +1,287 @@
+"""The read-only HTTP JSON API and the search page, served by ``wirewatch serve``.
+
+Parameters are declared once (``SEARCH_PARAMS``, ``CLAIM_PARAMS``) and drive both the parsing of
+requests and the OpenAPI description, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pipeline.errors import StageError
+from pipeline.models import ClaimQuery, SearchQuery
+from pipeline.ports import StoryIndex
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent / "web"
+MAX_SIZE = 100
+
+
+class BadRequest(ValueError):
+    """A parameter is malformed; the client gets a 400 with this message."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # in the query string
+    field: str  # on the query object
+    kind: str  # string, integer, number, boolean, date
+    description: str
+    enum: tuple[str, ...] = ()
+    default: Any = None
+
+    def parse(self, raw: str) -> Any:
+        try:
+            if self.kind == "integer":
+                value: Any = int(raw)
+                if not 0 <= value <= (MAX_SIZE if self.name == "size" else 10_000):
+                    raise BadRequest(f"{self.name} out of range: {raw}")
+                return value
+            if self.kind == "number":
+                return float(raw)
+            if self.kind == "boolean":
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise BadRequest(f"{self.name} must be true or false")
+                return raw.lower() in ("true", "1", "yes")
+            if self.kind == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?", raw):
+                raise BadRequest(f"{self.name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
+        except ValueError as exc:
+            if isinstance(exc, BadRequest):
+                raise
+            raise BadRequest(f"{self.name} must be a {self.kind}: {raw!r}") from exc
+        if self.enum and raw not in self.enum:
+            raise BadRequest(f"{self.name} must be one of {', '.join(self.enum)}")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        kind = {"date": "string"}.get(self.kind, self.kind)
+        schema: dict[str, Any] = {"type": kind}
+        if self.kind == "date":
+            schema["format"] = "date-time or date"
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.name == "size":
+            schema.update(minimum=0, maximum=MAX_SIZE)
+        return {"name": self.name, "in": "query", "required": False, "description": self.description,
+                "schema": schema}
+
+
+SEARCH_PARAMS = (
+    Param("q", "text", "string", 'Words that must all match (title, text, claims); "a phrase"; -word excludes.'),
+    Param("entity", "entity", "string", "A person, organisation or place: name or Wikidata id (e.g. Q7184)."),
+    Param("speaker", "speaker", "string", "Stories with a claim by this speaker: name or Wikidata id."),
+    Param("outlet", "outlet", "string", "Outlet name, exact (case-insensitive)."),
+    Param("language", "language", "string", "ISO 639-1 language code."),
+    Param("min_topic", "min_topic", "number", "Topic relevance at least this (0 to 1)."),
+    Param("cluster", "cluster", "string", "Only the copies of this dedupe cluster."),
+    Param("from", "date_from", "date", "Published on or after (a bare date covers its day)."),
+    Param("to", "date_to", "date", "Published on or before (a bare date covers its day)."),
+    Param("sort", "sort", "string", "Best first or newest first.", ("relevance", "newest"), "relevance"),
+    Param("size", "size", "integer", "Results per page.", default=10),
+    Param("offset", "offset", "integer", "Results to skip.", default=0),
+    Param("all_copies", "collapse", "boolean", "Every outlet's copy instead of one result per story.",
+          default=False),
+    Param("facets", "facets", "boolean", "Top entities, speakers and outlets, and stories per day.", default=False),
+)
+CLAIM_PARAMS = (
+    Param("speaker", "speaker", "string", "The speaker: name or Wikidata id."),
+    Param("about", "about", "string", "Words that must all be in the claim."),
+    Param("from", "date_from", "date", "Stories published on or after."),
+    Param("to", "date_to", "date", "Stories published on or before."),
+    Param("size", "size", "integer", "Distinct claims to return.", default=20),
+)
+
+
+def parse(params: tuple[Param, ...], query: Mapping[str, list[str]]) -> dict[str, Any]:
+    known = {p.name for p in params}
+    unknown = sorted(set(query) - known)
+    if unknown:
+        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for p in params:
+        if p.name in query and query[p.name][-1] != "":
+            values[p.field] = p.parse(query[p.name][-1])
+    if "collapse" in values:
+        values["collapse"] = not values["collapse"]  # all_copies=true means no collapsing
+    return values
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the API."""
+    error_schema = {"$ref": "#/components/schemas/Error"}
+    error = {"description": "Bad request", "content": {"application/json": {"schema": error_schema}}}
+    source = {"type": "object", "properties": {k: {"type": t} for k, t in (
+        ("story_id", "string"), ("outlet", "string"), ("url", "string"), ("published", ["string", "null"]),
+        ("match", "string"), ("similarity", "number"))}}
+    claim = {"type": "object", "properties": {k: {"type": t} for k, t in (
+        ("speaker", "string"), ("speaker_id", ["string", "null"]), ("cue", "string"), ("kind", "string"),
+        ("text", "string"))}}
+    facet = {"type": "object", "properties": {"value": {"type": "string"}, "count": {"type": "integer"}}}
+    hit = {"type": "object", "properties": {
+        **{k: {"type": t} for k, t in (("story_id", "string"), ("title", "string"), ("outlet", "string"),
+                                       ("url", "string"), ("published", ["string", "null"]),
+                                       ("snippet", "string"), ("score", ["number", "null"]),
+                                       ("cluster_id", ["string", "null"]), ("topic_score", "number"),
+                                       ("wire", "string"), ("language", "string"))},
+        "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
+        "claims": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}},
+    }}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "wirewatch", "version": "1",
+                 "description": "Read-only search over the stories, entities and claims wirewatch indexed."},
+        "paths": {
+            "/api/search": {"get": {
+                "summary": "Search stories (one result per dedupe cluster unless all_copies)",
+                "operationId": "searchStories",
+                "parameters": [p.schema() for p in SEARCH_PARAMS],
+                "responses": {"200": {"description": "Matching stories", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/SearchResult"}}}}, "400": error},
+            }},
+            "/api/claims": {"get": {
+                "summary": "Claims by a speaker about something: first made when, repeated how often",
+                "operationId": "searchClaims",
+                "parameters": [p.schema() for p in CLAIM_PARAMS],
+                "responses": {"200": {"description": "Distinct claims", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ClaimResult"}}}}, "400": error},
+            }},
+            "/api/stories/{story_id}": {"get": {
+                "summary": "One story: text, entities, claims, cluster with its copies and changes",
+                "operationId": "getStory",
+                "parameters": [{"name": "story_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}],
+                "responses": {"200": {"description": "The story document", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}, "404": {"description": "No such story", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            }},
+            "/api/health": {"get": {"summary": "Liveness and document count", "operationId": "health",
+                                    "responses": {"200": {"description": "OK", "content": {"application/json": {
+                                        "schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+            "Source": source,
+            "Claim": claim,
+            "Facet": facet,
+            "SearchHit": hit,
+            "SearchResult": {"type": "object", "properties": {
+                "total": {"type": "integer"},
+                "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},
+                "facets": {"type": "object", "additionalProperties": {
+                    "type": "array", "items": {"$ref": "#/components/schemas/Facet"}}},
+                "histogram": {"type": "array", "items": {"$ref": "#/components/schemas/Facet"}},
+            }, "required": ["total", "hits"]},
+            "ClaimResult": {"type": "object", "properties": {
+                "total": {"type": "integer"},
+                "hits": {"type": "array", "items": {"type": "object", "properties": {
+                    **{k: {"type": t} for k, t in (
+                        ("key", "string"), ("speaker", "string"), ("speaker_id", ["string", "null"]),
+                        ("cue", "string"), ("kind", "string"), ("text", "string"),
+                        ("first_story_id", "string"), ("first_title", "string"), ("first_outlet", "string"),
+                        ("first_published", ["string", "null"]), ("stories", "integer"),
+                        ("outlets", "integer"))}}}},
+            }, "required": ["total", "hits"]},
+        }},
+    }
+
+
+class Api:
+    """Routes to JSON answers; no state of its own beyond the index it reads."""
+
+    def __init__(self, index: StoryIndex) -> None:
+        self.index = index
+        self.routes: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
+            (re.compile(r"/api/search"), self.search),
+            (re.compile(r"/api/claims"), self.claims),
+            (re.compile(r"/api/stories/(?P<story_id>[0-9a-f]{32})"), self.story),
+            (re.compile(r"/api/openapi\.json"), lambda _q: openapi()),
+            (re.compile(r"/api/health"), lambda _q: {"status": "ok", "stories": self.index.count()}),
+        ]
+
+    def search(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        return self.index.search(SearchQuery(**parse(SEARCH_PARAMS, query))).to_json()
+
+    def claims(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        return self.index.search_claims(ClaimQuery(**parse(CLAIM_PARAMS, query))).to_json()
+
+    def story(self, query: Mapping[str, list[str]], story_id: str) -> tuple[int, dict[str, Any]]:
+        doc = self.index.get(story_id)
+        if doc is None:
+            return 404, {"error": f"no story {story_id}"}
+        doc.pop("raw_key", None)
+        copies = self.index.search(SearchQuery(cluster=doc["cluster"]["id"], collapse=False, size=MAX_SIZE))
+        doc["copies"] = [{"story_id": h.story_id, "outlet": h.outlet, "url": h.url, "published": h.published}
+                         for h in copies.hits]
+        return 200, doc
+
+    def handle(self, path: str, raw_query: str) -> tuple[int, dict[str, Any]]:
+        query = parse_qs(raw_query, keep_blank_values=True)
+        for pattern, handler in self.routes:
+            m = pattern.fullmatch(path)
+            if m is None:
+                continue
+            try:
+                result = handler(query, **m.groupdict())
+            except BadRequest as exc:
+                return 400, {"error": str(exc)}
+            except StageError as exc:
+                log.warning("index unavailable: %s", exc)
+                return 503, {"error": f"the index is unavailable: {exc}"}
+            if isinstance(result, tuple):
+                status, body = result
+                return status, body
+            return 200, result
+        return 404, {"error": f"no route {path}"}
+
+
+def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
+    """A threaded HTTP server answering GET and HEAD only: the API is read-only."""
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "wirewatch"
+
+        def _send(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            parts = urlsplit(self.path)
+            if parts.path in ("/", "/index.html"):
+                page = WEB / "index.html"
+                if page.exists():
+                    self._send(200, page.read_bytes(), "text/html; charset=utf-8")
+                    return
+            try:
+                status, body = api.handle(parts.path, parts.query)
+            except Exception:  # noqa: BLE001 - a bug answers 500 and is logged; the server goes on
+                log.exception("error answering %s", self.path)
+                status, body = 500, {"error": "internal error"}
+            self._send(status, json.dumps(body, ensure_ascii=False).encode(), "application/json; charset=utf-8")
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def _refuse(self) -> None:
+            self._send(405, b'{"error": "the API is read-only"}', "application/json")
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.info("%s %s", self.address_string(), format % args)
+
+    return ThreadingHTTPServer((host, port), Handler)
