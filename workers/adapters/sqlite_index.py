@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS stories (
 CREATE INDEX IF NOT EXISTS stories_cluster ON stories(cluster_id);
 CREATE INDEX IF NOT EXISTS stories_published ON stories(published);
 CREATE INDEX IF NOT EXISTS stories_outlet ON stories(outlet COLLATE NOCASE);
--- kind: person, org, place, id, speaker, speaker_id. value as shown, folded for matching (no semicolons in comments: the schema is split on them)
+-- kind: person, org, place, id, speaker, speaker_id. value as shown, folded for matching
+-- (no semicolons in comments: migrate splits the schema on them)
 CREATE TABLE IF NOT EXISTS story_terms (
     story_id TEXT NOT NULL,
     kind TEXT NOT NULL,
