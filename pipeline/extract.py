@@ -21,6 +21,8 @@ class GazetteerEntry:
     name: str
     type: str  # person, org, place
     aliases: tuple[str, ...] = ()
+    demonym: str | None = None  # for states: "Polish"
+    government: str | None = None  # for capitals: the id of the state whose government they stand for
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ def load_gazetteer(spec: Iterable[Mapping[str, Any]]) -> tuple[GazetteerEntry, .
             name=str(e["name"]),
             type=str(e["type"]),
             aliases=tuple(str(a) for a in e.get("aliases", ())),
+            demonym=e.get("demonym"),
+            government=e.get("government"),
         )
         for e in spec
     )
@@ -140,6 +144,7 @@ def extract_many(stories: Sequence[CleanStory], nlp: Any, options: ExtractOption
     """Entities, claims and topic score for each story, batched through ``nlp.pipe``."""
     by_id = {e.id: e for e in options.gazetteer if e.id}
     by_id.update({f"name:{e.name}": e for e in options.gazetteer if not e.id})
+    demonyms = {e.name.casefold(): e.demonym for e in options.gazetteer if e.demonym}
     wanted = [s for s in stories if s.language in options.languages]
     docs = iter(nlp.pipe((_document_text(s) for s in wanted), batch_size=options.batch_size))
     for story in stories:
@@ -152,7 +157,7 @@ def extract_many(stories: Sequence[CleanStory], nlp: Any, options: ExtractOption
         yield Extraction(
             story_id=story.story_id,
             entities=tuple(entities),
-            claims=tuple(extract_claims(doc, by_id, normalise_name)),
+            claims=tuple(extract_claims(doc, by_id, normalise_name, demonyms)),
             topic_score=score,
             topic_reasons=tuple(reasons),
         )

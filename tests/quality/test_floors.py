@@ -45,3 +45,16 @@ def test_dedupe_clustering_floor() -> None:
     result = run()
     assert result["ari"] >= DEDUPE_ARI_FLOOR, result
     assert result["pair_precision"] >= DEDUPE_PAIR_PRECISION_FLOOR, result
+
+
+CLAIM_F1_FLOOR = 0.91
+CLAIM_SPEAKER_ACCURACY_FLOOR = 0.90
+
+
+def test_claim_extraction_floor() -> None:
+    from bench.claims_eval import run
+
+    result = run(baseline=False)
+    assert result["gold_claims"] >= 250 and result["gold_stories"] >= 60, result
+    assert result["f1"] >= CLAIM_F1_FLOOR, result
+    assert result["speaker_accuracy"] >= CLAIM_SPEAKER_ACCURACY_FLOOR, result
