@@ -208,7 +208,7 @@ class ClaimExtractor:
 
     def _describe(self, span: Any) -> str:
         """A speaker described, not named: "Poland's defence minister" becomes "Polish defence minister"."""
-        text = self.normalise(span.text)
+        text = str(self.normalise(span.text))
         m = _POSSESSIVE.match(text)
         if m and (demonym := self.demonyms.get(m.group(1).casefold())):
             text = f"{demonym} {m.group(2)}"
