@@ -100,7 +100,7 @@ def test_openapi_describes_every_parameter(base_url: str) -> None:
 
 def test_page_served_at_root(base_url: str) -> None:
     page = Path(__file__).resolve().parents[2] / "workers" / "web" / "index.html"
+    assert page.exists()
     with urllib.request.urlopen(f"{base_url}/", timeout=10) as resp:
         body = resp.read().decode()
-        if page.exists():
-            assert resp.headers["Content-Type"].startswith("text/html") and "<html" in body.lower()
+        assert resp.headers["Content-Type"].startswith("text/html") and "<html" in body.lower()

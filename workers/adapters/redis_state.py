@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -191,15 +192,33 @@ class RedisDedupeState:
         )
 
 
+_SIGHTING_LUA = """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if not old then return 'new' end
+if old ~= ARGV[1] then return 'changed' end
+return 'same'
+"""
+
+
 class RedisEntryLedger:
     """Which feed entries have started down the chain, and what happened to each story since."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._sighting = client.register_script(_SIGHTING_LUA)
 
     def first_sighting(self, story_id: str) -> bool:
         """True exactly once per story id, however many workers or feeds see it."""
         return bool(self._r.set(f"{KEY}seen:{story_id}", int(time.time()), nx=True))
+
+    def sighting(self, story_id: str, version: str, ttl_s: int) -> str:
+        """``new``, ``changed`` (a revision at the same URL) or ``same``; atomic across workers.
+
+        The record lives as long as the entry keeps appearing in feeds, plus ``ttl_s``.
+        """
+        result = self._sighting(keys=[f"{KEY}seen:{story_id}"], args=[version, ttl_s])
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     def forget(self, story_id: str) -> None:
         self._r.delete(f"{KEY}seen:{story_id}")
@@ -226,11 +245,59 @@ class RedisEntryLedger:
         return [json.loads(x) for x in self._r.lrange(f"{KEY}dead-letter", 0, -1)]
 
 
+_HOST_GATE_LUA = """
+local now, lease, gap, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local wait = 0
+local nextok = tonumber(redis.call('GET', KEYS[2]) or '0')
+if nextok > now then wait = nextok - now end
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local free = tonumber(first[2]) - now
+  if free > wait then wait = free end
+end
+if wait > 0 then return wait end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], lease)
+redis.call('SET', KEYS[2], now + gap, 'PX', math.max(1, gap))
+return 0
+"""
+
+
+class RedisHostGate:
+    """Politeness shared by every worker: at most N requests at once per host, and a gap between them."""
+
+    def __init__(self, client: redis.Redis, max_concurrent: int, min_gap_s: float, lease_s: float = 60.0) -> None:
+        self._r = client
+        self._limit = max_concurrent
+        self._gap_ms = int(min_gap_s * 1000)
+        self._lease_ms = int(lease_s * 1000)
+        self._script = client.register_script(_HOST_GATE_LUA)
+
+    def try_acquire(self, host: str, token: str) -> float:
+        """0 when the request may go now (then ``release``), else seconds to wait."""
+        now_ms = int(time.time() * 1000)
+        wait_ms = int(self._script(keys=[f"{KEY}host:{host}:active", f"{KEY}host:{host}:next"],
+                                   args=[now_ms, self._lease_ms, self._gap_ms, self._limit, token]))
+        return wait_ms / 1000.0
+
+    def release(self, host: str, token: str) -> None:
+        self._r.zrem(f"{KEY}host:{host}:active", token)
+
+
+_TAKE_DUE_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, url in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], url) end
+return due
+"""
+
+
 class RedisFeedState:
-    """Per-feed validators and health, one hash per feed."""
+    """Per-feed validators and health, one hash per feed, and the schedule of polls."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._take_due = client.register_script(_TAKE_DUE_LUA)
 
     def get(self, feed_url: str) -> dict[str, str]:
         raw = self._r.hgetall(f"{KEY}feed:{feed_url}")
@@ -247,3 +314,35 @@ class RedisFeedState:
 
     def all(self) -> dict[str, dict[str, str]]:
         return {u.decode(): self.get(u.decode()) for u in self._r.smembers(f"{KEY}feeds")}
+
+    # --- the schedule: a sorted set of feeds by next due time ----------------------------------
+
+    def sync(self, feeds: dict[str, float], now: float) -> int:
+        """Make the schedule hold exactly these feeds (url -> configured interval); new ones are due now."""
+        digest = hashlib.sha256(json.dumps(sorted(feeds.items())).encode()).hexdigest()
+        if self._r.get(f"{KEY}feeds:config") == digest.encode():
+            return 0
+        pipe = self._r.pipeline()
+        for url, interval in feeds.items():
+            pipe.zadd(f"{KEY}feeds:due", {url: now}, nx=True)
+            pipe.hset(f"{KEY}feed:{url}", "interval_s", interval)
+            pipe.sadd(f"{KEY}feeds", url)
+        known = {u.decode() for u in self._r.zrange(f"{KEY}feeds:due", 0, -1)}
+        for gone in known - set(feeds):
+            pipe.zrem(f"{KEY}feeds:due", gone)
+            pipe.srem(f"{KEY}feeds", gone)
+        pipe.set(f"{KEY}feeds:config", digest)
+        pipe.execute()
+        return len(feeds)
+
+    def take_due(self, now: float, lease_s: float, limit: int = 1000) -> list[str]:
+        """Feeds due now; each is pushed ``lease_s`` ahead so no other dispatcher sends it again."""
+        due = self._take_due(keys=[f"{KEY}feeds:due"], args=[now, now + lease_s, limit])
+        return [u.decode() for u in due]
+
+    def schedule(self, feed_url: str, at: float) -> None:
+        self._r.zadd(f"{KEY}feeds:due", {feed_url: at}, xx=True)
+
+    def next_due(self, feed_url: str) -> float | None:
+        score = self._r.zscore(f"{KEY}feeds:due", feed_url)
+        return float(score) if score is not None else None

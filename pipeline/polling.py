@@ -1,0 +1,57 @@
+"""When to poll a feed next, and what a feed's health record says: pure decisions over plain data."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from pipeline.models import FeedEntry
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    min_interval_s: float = 60.0
+    max_interval_s: float = 3600.0
+    backoff_base_s: float = 60.0
+    backoff_max_s: float = 6 * 3600.0
+    jitter: float = 0.1  # +/- share of the interval, so feeds of one host spread out
+    polls_per_item: float = 2.0  # poll about twice for every item a feed publishes
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    ok: bool
+    new_items: int = 0
+    not_modified: bool = False
+
+
+def items_per_day(previous: float | None, new_items: int, elapsed_s: float) -> float:
+    """A moving estimate of how many new items a feed publishes a day."""
+    if elapsed_s <= 0:
+        return previous or 0.0
+    observed = new_items * 86400.0 / elapsed_s
+    return observed if previous is None else 0.8 * previous + 0.2 * observed
+
+
+def next_interval(policy: PollPolicy, configured_s: float, failures: int, rate_per_day: float | None,
+                  rng: random.Random) -> float:
+    """Seconds until the next poll: backoff after failures, else adapted to the feed's pace."""
+    if failures > 0:
+        ceiling = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (failures - 1))
+        # Full jitter: a failing host's feeds do not come back all at once.
+        return max(policy.min_interval_s, rng.uniform(ceiling / 2, ceiling))
+    if rate_per_day is None:
+        base = configured_s
+    elif rate_per_day <= 0:
+        base = policy.max_interval_s
+    else:
+        base = 86400.0 / (rate_per_day * policy.polls_per_item)
+    base = min(policy.max_interval_s, max(policy.min_interval_s, base))
+    return base * rng.uniform(1 - policy.jitter, 1 + policy.jitter)
+
+
+def entry_version(entry: FeedEntry) -> str:
+    """What makes an entry a new revision when its URL stays the same: title, summary, date."""
+    basis = "\x00".join((entry.title, entry.summary, entry.published or ""))
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
