@@ -110,8 +110,11 @@ def quote_spans(text: str) -> list[QuoteSpan]:
             i += 2
             continue
         if open_at is None:
-            if ch in _CLOSES and ch != "‘" or (ch == "‘" and (i == 0 or text[i - 1] in " \n(—–-") and i + 1 < n
-                                               and not text[i + 1].isspace()):
+            if (
+                ch in _CLOSES
+                and ch != "‘"
+                or (ch == "‘" and (i == 0 or text[i - 1] in " \n(—–-") and i + 1 < n and not text[i + 1].isspace())
+            ):
                 open_at, closer = i + 1, _CLOSES[ch]
         elif ch in closer and (ch != "’" or i + 1 == n or not text[i + 1].isalpha()):
             spans.append(QuoteSpan(open_at, i))
@@ -143,8 +146,9 @@ class _Mention:
 class ClaimExtractor:
     """Claims of one parsed document."""
 
-    def __init__(self, doc: Any, by_id: Mapping[str, GazetteerName], normalise: Any,
-                 demonyms: Mapping[str, str]) -> None:
+    def __init__(
+        self, doc: Any, by_id: Mapping[str, GazetteerName], normalise: Any, demonyms: Mapping[str, str]
+    ) -> None:
         self.doc = doc
         self.demonyms = demonyms
         self.text: str = doc.text
@@ -238,8 +242,11 @@ class ClaimExtractor:
             m = self.last_mention(subj.idx, kinds)
             return self._as_speaker(m) if m else None
         left = subj.left_edge.i
-        while left < subj.i and (self.doc[left].is_punct or _DATELINE_WORD.fullmatch(self.doc[left].text)
-                                 or self.inside_quote(self.doc[left].idx)):
+        while left < subj.i and (
+            self.doc[left].is_punct
+            or _DATELINE_WORD.fullmatch(self.doc[left].text)
+            or self.inside_quote(self.doc[left].idx)
+        ):
             left += 1
         span = self.doc[left : subj.right_edge.i + 1]
         inside = [m for m in self.mentions if span.start_char <= m.start < span.end_char]
@@ -354,8 +361,7 @@ class ClaimExtractor:
         return claims
 
     def _reported_by(self, verb: Any) -> Claim | None:
-        comp = next((c for c in verb.children if c.dep_ in ("ccomp", "parataxis") and c.pos_ in ("VERB", "AUX")),
-                    None)
+        comp = next((c for c in verb.children if c.dep_ in ("ccomp", "parataxis") and c.pos_ in ("VERB", "AUX")), None)
         if comp is not None:
             span = self.doc[comp.left_edge.i : comp.right_edge.i + 1]
             if span.start > verb.i:
@@ -419,8 +425,9 @@ class ClaimExtractor:
         return Claim(speaker, "according to", "reported", self.text[start:end], start, end, speaker_id)
 
 
-def extract_claims(doc: Any, by_id: Mapping[str, GazetteerName], normalise: Any,
-                   demonyms: Mapping[str, str] | None = None) -> list[Claim]:
+def extract_claims(
+    doc: Any, by_id: Mapping[str, GazetteerName], normalise: Any, demonyms: Mapping[str, str] | None = None
+) -> list[Claim]:
     """Every direct and reported claim in a parsed story, in text order.
 
     A quote inside reported speech ("said the rules were «a blockade»") is part of that reported

@@ -95,9 +95,7 @@ class Article:
 CREDIT_RULES = frozenset({"wire_credits", "copyright", "all_rights_reserved"})
 
 
-def _paragraphs(
-    text: str, title: str, rules: tuple[BoilerplateRule, ...]
-) -> tuple[list[str], list[str], list[str]]:
+def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> tuple[list[str], list[str], list[str]]:
     """Paragraphs without boilerplate, the bylines found among them, and the credit lines taken out."""
     kept: list[str] = []
     bylines: list[str] = []
@@ -148,11 +146,7 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
     meta = page_metadata(page)
     # Cheapest pass first. Precision mode sometimes keeps only a fragment (a notice, a teaser):
     # then the extractor's fallback algorithms, then its recall mode, get a turn.
-    passes = (
-        [(True, options.fast), (True, False), (False, False)]
-        if options.fast
-        else [(True, False), (False, False)]
-    )
+    passes = [(True, options.fast), (True, False), (False, False)] if options.fast else [(True, False), (False, False)]
     best: tuple[list[str], list[str], list[str]] = ([], [], [])
     for precise, fast in passes:
         found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.title, options.rules)

@@ -27,9 +27,7 @@ import numpy as np
 from pipeline.models import CleanStory, DedupeResult
 from pipeline.ports import Assignment, DedupeState
 
-_QUOTES = str.maketrans(
-    {"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "–": "-", "—": "-"}
-)
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _MASK64 = (1 << 64) - 1
 
@@ -162,9 +160,7 @@ def paragraph_changes(canonical: str, copy: str, limit: int = 20) -> ParagraphCh
     for old in list(only_ours):
         best, best_ratio = None, 0.0
         for new in only_theirs:
-            ratio = difflib.SequenceMatcher(
-                None, normalise_text(old), normalise_text(new), autojunk=False
-            ).ratio()
+            ratio = difflib.SequenceMatcher(None, normalise_text(old), normalise_text(new), autojunk=False).ratio()
             if ratio > best_ratio:
                 best, best_ratio = new, ratio
         if best is not None and best_ratio >= 0.6:

@@ -44,6 +44,7 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "itm_", "vero_", "oly_", "__twitter")
 
 ARTICLE_TYPES = ("text/html", "application/xhtml+xml")
+MAX_FEED_BYTES = 8 * 1024 * 1024
 FEED_TYPES = ("xml", "rss", "atom", "text/plain", "text/html", "octet-stream")
 
 
@@ -89,12 +90,21 @@ class ParsedFeed:
     problems: tuple[str, ...] = ()  # entries skipped and why
 
 
-def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
-    """Parse RSS/Atom bytes (never a URL or path) into entries with deterministic ids."""
+def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed:
+    """Parse RSS/Atom bytes (never a URL or path) into entries with deterministic ids.
+
+    The HTTP content type is passed on so feedparser weighs the declared charset against the
+    document's own declaration and BOM.
+    """
     if not body.strip():
         raise BadContent("empty feed body")
+    if len(body) > MAX_FEED_BYTES:
+        raise BadContent(f"feed of {len(body)} bytes is over the {MAX_FEED_BYTES}-byte limit")
+    headers = {"content-type": content_type} if content_type else {}
     # feedparser fetches when handed a string that looks like a URL or path; bytes it only parses.
-    parsed = feedparser.parse(body, resolve_relative_uris=False, sanitize_html=True)
+    parsed = feedparser.parse(body, resolve_relative_uris=False, sanitize_html=True, response_headers=headers)
+    if not parsed.entries and parsed.get("bozo") and content_type.startswith("text/html"):
+        raise BadContent(f"an HTML page where a feed should be (content type {content_type})")
     if not parsed.entries and parsed.get("bozo") and not parsed.feed:
         raise BadContent(f"not a feed: {parsed.get('bozo_exception')!r}")
     if not parsed.entries and not parsed.feed.get("title") and parsed.version == "":

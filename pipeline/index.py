@@ -44,9 +44,7 @@ SOURCE_FIELDS = [
 ]
 
 
-def story_document(
-    story: CleanStory, dup: DedupeResult, extraction: Extraction, indexed_at: str
-) -> dict[str, Any]:
+def story_document(story: CleanStory, dup: DedupeResult, extraction: Extraction, indexed_at: str) -> dict[str, Any]:
     """The one document a story becomes in the index."""
     by_type: dict[str, list[str]] = {"person": [], "org": [], "place": []}
     ids: list[str] = []
@@ -137,9 +135,7 @@ def _date_range(date_from: str | None, date_to: str | None) -> list[dict[str, An
 def _filters(query: SearchQuery) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     if query.entity:
-        filters.append(
-            _any_of(*(_ci_term(f"entities.{t}", query.entity) for t in ("ids", "person", "org", "place")))
-        )
+        filters.append(_any_of(*(_ci_term(f"entities.{t}", query.entity) for t in ("ids", "person", "org", "place"))))
     if query.speaker:
         filters.append(_any_of(_ci_term("speakers", query.speaker), _ci_term("speaker_ids", query.speaker)))
     if query.outlet:
@@ -170,9 +166,7 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         fields += ["title.english^2", "text.english"]
     must: list[dict[str, Any]] = []
     if query.text.strip():
-        text_query = {
-            "simple_query_string": {"query": query.text, "fields": fields, "default_operator": "and"}
-        }
+        text_query = {"simple_query_string": {"query": query.text, "fields": fields, "default_operator": "and"}}
         claim_query = {
             "nested": {
                 "path": "claims",
@@ -245,8 +239,7 @@ def plain_snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
 
 def claim_views(claims: Any, limit: int = 5) -> tuple[ClaimView, ...]:
     return tuple(
-        ClaimView(c["speaker"], c["cue"], c["kind"], c["text"], c.get("speaker_id"))
-        for c in (claims or [])[:limit]
+        ClaimView(c["speaker"], c["cue"], c["kind"], c["text"], c.get("speaker_id")) for c in (claims or [])[:limit]
     )
 
 
@@ -299,8 +292,7 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
         if f"facet_{name}" in aggs
     }
     histogram = tuple(
-        FacetValue(b["key_as_string"], int(b["doc_count"]))
-        for b in aggs.get("histogram", {}).get("buckets", [])
+        FacetValue(b["key_as_string"], int(b["doc_count"])) for b in aggs.get("histogram", {}).get("buckets", [])
     )
     return SearchResult(total=total, hits=tuple(hits), facets=facets, histogram=histogram)
 
@@ -308,9 +300,7 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
 def _claim_filter(query: ClaimQuery) -> list[dict[str, Any]]:
     inner: list[dict[str, Any]] = []
     if query.speaker:
-        inner.append(
-            _any_of(_ci_term("claims.speaker", query.speaker), _ci_term("claims.speaker_id", query.speaker))
-        )
+        inner.append(_any_of(_ci_term("claims.speaker", query.speaker), _ci_term("claims.speaker_id", query.speaker)))
     if query.about.strip():
         inner.append(
             {
@@ -374,9 +364,7 @@ def claims_request(query: ClaimQuery) -> dict[str, Any]:
                                                 "top_hits": {
                                                     "size": 1,
                                                     "_source": ["story_id", "title", "outlet", "published"],
-                                                    "sort": [
-                                                        {"published": {"order": "asc", "missing": "_last"}}
-                                                    ],
+                                                    "sort": [{"published": {"order": "asc", "missing": "_last"}}],
                                                 }
                                             },
                                         },

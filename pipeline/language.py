@@ -21,9 +21,7 @@ STOPWORDS: dict[str, frozenset[str]] = {
     "es": frozenset(
         "el la los las de del y en que un una por con para es se al lo como más pero sus fue ha son".split()
     ),
-    "it": frozenset(
-        "il lo la gli le di del della e che un una per con non sono è da nel alla ha anche come".split()
-    ),
+    "it": frozenset("il lo la gli le di del della e che un una per con non sono è da nel alla ha anche come".split()),
     "pl": frozenset("i w na z do że się nie to jest o jak po przez od za dla oraz jego".split()),
     "ru": frozenset("и в не на что с по как это он она они из за от для его к о но был была".split()),
     "uk": frozenset("і в не на що з по як це він вона вони із за від для його до але був".split()),

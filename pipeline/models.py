@@ -268,9 +268,7 @@ class FacetValue:
 class SearchResult:
     total: int  # clusters when collapsed, else stories
     hits: tuple[SearchHit, ...] = field(default_factory=tuple)
-    facets: dict[str, tuple[FacetValue, ...]] = field(
-        default_factory=dict
-    )  # person, org, place, speaker, outlet
+    facets: dict[str, tuple[FacetValue, ...]] = field(default_factory=dict)  # person, org, place, speaker, outlet
     histogram: tuple[FacetValue, ...] = ()  # stories per day (YYYY-MM-DD)
 
     def to_json(self) -> dict[str, Any]:

@@ -102,9 +102,7 @@ def page_metadata(page: str) -> PageMetadata:
     def first(*names: str) -> str:
         return next((metas[n.lower()] for n in names if metas.get(n.lower())), "")
 
-    article = next(
-        (o for o in _jsonld_objects(head) if _JSONLD_ARTICLE.fullmatch(str(o.get("@type", "")))), {}
-    )
+    article = next((o for o in _jsonld_objects(head) if _JSONLD_ARTICLE.fullmatch(str(o.get("@type", "")))), {})
     title = first("og:title", "twitter:title") or _text(str(article.get("headline") or ""))
     if not title and (h1 := _H1.search(head)):
         title = _text(h1.group(1))
@@ -118,9 +116,7 @@ def page_metadata(page: str) -> PageMetadata:
         title=title,
         site_name=first("og:site_name", "application-name"),
         authors=authors,
-        published=first(
-            "article:published_time", "datepublished", "pubdate", "publish-date", "dc.date.issued", "date"
-        )
+        published=first("article:published_time", "datepublished", "pubdate", "publish-date", "dc.date.issued", "date")
         or (str(article.get("datePublished") or "") or None),
         updated=first("article:modified_time", "datemodified", "og:updated_time")
         or (str(article.get("dateModified") or "") or None),

@@ -34,8 +34,9 @@ def items_per_day(previous: float | None, new_items: int, elapsed_s: float) -> f
     return observed if previous is None else 0.8 * previous + 0.2 * observed
 
 
-def next_interval(policy: PollPolicy, configured_s: float, failures: int, rate_per_day: float | None,
-                  rng: random.Random) -> float:
+def next_interval(
+    policy: PollPolicy, configured_s: float, failures: int, rate_per_day: float | None, rng: random.Random
+) -> float:
     """Seconds until the next poll: backoff after failures, else adapted to the feed's pace."""
     if failures > 0:
         ceiling = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** (failures - 1))

@@ -72,8 +72,7 @@ class Param:
             schema["default"] = self.default
         if self.name == "size":
             schema.update(minimum=0, maximum=MAX_SIZE)
-        return {"name": self.name, "in": "query", "required": False, "description": self.description,
-                "schema": schema}
+        return {"name": self.name, "in": "query", "required": False, "description": self.description, "schema": schema}
 
 
 SEARCH_PARAMS = (
@@ -89,8 +88,7 @@ SEARCH_PARAMS = (
     Param("sort", "sort", "string", "Best first or newest first.", ("relevance", "newest"), "relevance"),
     Param("size", "size", "integer", "Results per page.", default=10),
     Param("offset", "offset", "integer", "Results to skip.", default=0),
-    Param("all_copies", "collapse", "boolean", "Every outlet's copy instead of one result per story.",
-          default=False),
+    Param("all_copies", "collapse", "boolean", "Every outlet's copy instead of one result per story.", default=False),
     Param("facets", "facets", "boolean", "Top entities, speakers and outlets, and stories per day.", default=False),
 )
 CLAIM_PARAMS = (
@@ -120,78 +118,181 @@ def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 description of the API."""
     error_schema = {"$ref": "#/components/schemas/Error"}
     error = {"description": "Bad request", "content": {"application/json": {"schema": error_schema}}}
-    source = {"type": "object", "properties": {k: {"type": t} for k, t in (
-        ("story_id", "string"), ("outlet", "string"), ("url", "string"), ("published", ["string", "null"]),
-        ("match", "string"), ("similarity", "number"))}}
-    claim = {"type": "object", "properties": {k: {"type": t} for k, t in (
-        ("speaker", "string"), ("speaker_id", ["string", "null"]), ("cue", "string"), ("kind", "string"),
-        ("text", "string"))}}
+    source = {
+        "type": "object",
+        "properties": {
+            k: {"type": t}
+            for k, t in (
+                ("story_id", "string"),
+                ("outlet", "string"),
+                ("url", "string"),
+                ("published", ["string", "null"]),
+                ("match", "string"),
+                ("similarity", "number"),
+            )
+        },
+    }
+    claim = {
+        "type": "object",
+        "properties": {
+            k: {"type": t}
+            for k, t in (
+                ("speaker", "string"),
+                ("speaker_id", ["string", "null"]),
+                ("cue", "string"),
+                ("kind", "string"),
+                ("text", "string"),
+            )
+        },
+    }
     facet = {"type": "object", "properties": {"value": {"type": "string"}, "count": {"type": "integer"}}}
-    hit = {"type": "object", "properties": {
-        **{k: {"type": t} for k, t in (("story_id", "string"), ("title", "string"), ("outlet", "string"),
-                                       ("url", "string"), ("published", ["string", "null"]),
-                                       ("snippet", "string"), ("score", ["number", "null"]),
-                                       ("cluster_id", ["string", "null"]), ("topic_score", "number"),
-                                       ("wire", "string"), ("language", "string"))},
-        "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
-        "claims": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}},
-    }}
+    hit = {
+        "type": "object",
+        "properties": {
+            **{
+                k: {"type": t}
+                for k, t in (
+                    ("story_id", "string"),
+                    ("title", "string"),
+                    ("outlet", "string"),
+                    ("url", "string"),
+                    ("published", ["string", "null"]),
+                    ("snippet", "string"),
+                    ("score", ["number", "null"]),
+                    ("cluster_id", ["string", "null"]),
+                    ("topic_score", "number"),
+                    ("wire", "string"),
+                    ("language", "string"),
+                )
+            },
+            "sources": {"type": "array", "items": {"$ref": "#/components/schemas/Source"}},
+            "claims": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}},
+        },
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "wirewatch", "version": "1",
-                 "description": "Read-only search over the stories, entities and claims wirewatch indexed."},
-        "paths": {
-            "/api/search": {"get": {
-                "summary": "Search stories (one result per dedupe cluster unless all_copies)",
-                "operationId": "searchStories",
-                "parameters": [p.schema() for p in SEARCH_PARAMS],
-                "responses": {"200": {"description": "Matching stories", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/SearchResult"}}}}, "400": error},
-            }},
-            "/api/claims": {"get": {
-                "summary": "Claims by a speaker about something: first made when, repeated how often",
-                "operationId": "searchClaims",
-                "parameters": [p.schema() for p in CLAIM_PARAMS],
-                "responses": {"200": {"description": "Distinct claims", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ClaimResult"}}}}, "400": error},
-            }},
-            "/api/stories/{story_id}": {"get": {
-                "summary": "One story: text, entities, claims, cluster with its copies and changes",
-                "operationId": "getStory",
-                "parameters": [{"name": "story_id", "in": "path", "required": True,
-                                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}],
-                "responses": {"200": {"description": "The story document", "content": {"application/json": {
-                    "schema": {"type": "object"}}}}, "404": {"description": "No such story", "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-            }},
-            "/api/health": {"get": {"summary": "Liveness and document count", "operationId": "health",
-                                    "responses": {"200": {"description": "OK", "content": {"application/json": {
-                                        "schema": {"type": "object"}}}}}}},
+        "info": {
+            "title": "wirewatch",
+            "version": "1",
+            "description": "Read-only search over the stories, entities and claims wirewatch indexed.",
         },
-        "components": {"schemas": {
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
-            "Source": source,
-            "Claim": claim,
-            "Facet": facet,
-            "SearchHit": hit,
-            "SearchResult": {"type": "object", "properties": {
-                "total": {"type": "integer"},
-                "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},
-                "facets": {"type": "object", "additionalProperties": {
-                    "type": "array", "items": {"$ref": "#/components/schemas/Facet"}}},
-                "histogram": {"type": "array", "items": {"$ref": "#/components/schemas/Facet"}},
-            }, "required": ["total", "hits"]},
-            "ClaimResult": {"type": "object", "properties": {
-                "total": {"type": "integer"},
-                "hits": {"type": "array", "items": {"type": "object", "properties": {
-                    **{k: {"type": t} for k, t in (
-                        ("key", "string"), ("speaker", "string"), ("speaker_id", ["string", "null"]),
-                        ("cue", "string"), ("kind", "string"), ("text", "string"),
-                        ("first_story_id", "string"), ("first_title", "string"), ("first_outlet", "string"),
-                        ("first_published", ["string", "null"]), ("stories", "integer"),
-                        ("outlets", "integer"))}}}},
-            }, "required": ["total", "hits"]},
-        }},
+        "paths": {
+            "/api/search": {
+                "get": {
+                    "summary": "Search stories (one result per dedupe cluster unless all_copies)",
+                    "operationId": "searchStories",
+                    "parameters": [p.schema() for p in SEARCH_PARAMS],
+                    "responses": {
+                        "200": {
+                            "description": "Matching stories",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}},
+                        },
+                        "400": error,
+                    },
+                }
+            },
+            "/api/claims": {
+                "get": {
+                    "summary": "Claims by a speaker about something: first made when, repeated how often",
+                    "operationId": "searchClaims",
+                    "parameters": [p.schema() for p in CLAIM_PARAMS],
+                    "responses": {
+                        "200": {
+                            "description": "Distinct claims",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClaimResult"}}},
+                        },
+                        "400": error,
+                    },
+                }
+            },
+            "/api/stories/{story_id}": {
+                "get": {
+                    "summary": "One story: text, entities, claims, cluster with its copies and changes",
+                    "operationId": "getStory",
+                    "parameters": [
+                        {
+                            "name": "story_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The story document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "404": {
+                            "description": "No such story",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        },
+                    },
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "summary": "Liveness and document count",
+                    "operationId": "health",
+                    "responses": {
+                        "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+                "Source": source,
+                "Claim": claim,
+                "Facet": facet,
+                "SearchHit": hit,
+                "SearchResult": {
+                    "type": "object",
+                    "properties": {
+                        "total": {"type": "integer"},
+                        "hits": {"type": "array", "items": {"$ref": "#/components/schemas/SearchHit"}},
+                        "facets": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Facet"}},
+                        },
+                        "histogram": {"type": "array", "items": {"$ref": "#/components/schemas/Facet"}},
+                    },
+                    "required": ["total", "hits"],
+                },
+                "ClaimResult": {
+                    "type": "object",
+                    "properties": {
+                        "total": {"type": "integer"},
+                        "hits": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    **{
+                                        k: {"type": t}
+                                        for k, t in (
+                                            ("key", "string"),
+                                            ("speaker", "string"),
+                                            ("speaker_id", ["string", "null"]),
+                                            ("cue", "string"),
+                                            ("kind", "string"),
+                                            ("text", "string"),
+                                            ("first_story_id", "string"),
+                                            ("first_title", "string"),
+                                            ("first_outlet", "string"),
+                                            ("first_published", ["string", "null"]),
+                                            ("stories", "integer"),
+                                            ("outlets", "integer"),
+                                        )
+                                    }
+                                },
+                            },
+                        },
+                    },
+                    "required": ["total", "hits"],
+                },
+            }
+        },
     }
 
 
@@ -220,8 +321,9 @@ class Api:
             return 404, {"error": f"no story {story_id}"}
         doc.pop("raw_key", None)
         copies = self.index.search(SearchQuery(cluster=doc["cluster"]["id"], collapse=False, size=MAX_SIZE))
-        doc["copies"] = [{"story_id": h.story_id, "outlet": h.outlet, "url": h.url, "published": h.published}
-                         for h in copies.hits]
+        doc["copies"] = [
+            {"story_id": h.story_id, "outlet": h.outlet, "url": h.url, "published": h.published} for h in copies.hits
+        ]
         return 200, doc
 
     def handle(self, path: str, raw_query: str) -> tuple[int, dict[str, Any]]:

@@ -36,7 +36,7 @@ def create_app(runtime: Runtime) -> Celery:
         worker_hijack_root_logger=False,
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=beat_schedule(runtime.feeds),
+        beat_schedule=beat_schedule(settings.dispatch_every_s),
     )
     return app
 

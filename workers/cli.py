@@ -95,18 +95,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "feeds": [
-                    {"name": name, "url": url, "interval_s": args.poll_interval}
-                    for name, url in server.feed_urls()
+                    {"name": name, "url": url, "interval_s": args.poll_interval} for name, url in server.feed_urls()
                 ]
             }
         )
     )
     host = server.base_url.split("//")[1].split(":")[0]
+    # One local server stands in for many outlets: poll it often and skip the per-host politeness gap.
     settings = replace(
         base,
         feeds_file=str(feeds_file),
         data_dir=data,
         allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, host))),
+        poll_min_interval_s=1.0,
+        dispatch_every_s=1.0,
+        host_min_gap_s=0.0,
+        host_max_concurrency=16,
     )
     expected = {server.story_id(a): a for a in server.articles}
     print(
@@ -257,9 +261,7 @@ def cmd_story(args: argparse.Namespace) -> int:
         SearchQuery(cluster=cluster["id"], collapse=False, size=100, sort="newest")
     )
     if copies.total > 1:
-        print(
-            f"carried by {copies.total} outlets: " + ", ".join(f"{h.outlet} <{h.url}>" for h in copies.hits)
-        )
+        print(f"carried by {copies.total} outlets: " + ", ".join(f"{h.outlet} <{h.url}>" for h in copies.hits))
     changes = cluster.get("changes") or {}
     for what in ("added", "removed"):
         for para in changes.get(what, []):
@@ -317,14 +319,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        last = (
-            time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"])))
-            if r["last_success"]
-            else "-"
-        )
-        print(
-            f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}"
-        )
+        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"]))) if r["last_success"] else "-"
+        print(f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}")
     return 0
 
 
@@ -335,8 +331,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
     server = make_server(Api(Runtime(settings).index), host, port)
-    print(f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
-          f"(OpenAPI at /api/openapi.json)", file=sys.stderr)
+    print(
+        f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
+        f"(OpenAPI at /api/openapi.json)",
+        file=sys.stderr,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -422,9 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("index", help="manage the story index")
-    p.add_argument("action", choices=("init", "status", "migrate"),
-                   help="init: template, first version, aliases; status: versions and counts; "
-                   "migrate: a new version with the current mapping, documents copied, aliases swapped")
+    p.add_argument(
+        "action",
+        choices=("init", "status", "migrate"),
+        help="init: template, first version, aliases; status: versions and counts; "
+        "migrate: a new version with the current mapping, documents copied, aliases swapped",
+    )
     p.set_defaults(func=cmd_index)
     return parser
 

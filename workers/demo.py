@@ -88,9 +88,14 @@ def load_corpus(
             )
             if n == 1 or c["delay_minutes"] > 20:
                 # Later copies are edited as outlets do: their own intro on top, the last paragraph cut.
-                copy = replace(copy, paragraphs=copy.paragraphs[:-1], intro=(
-                    f"Readers of {copy.outlet_name} in the region have followed this story closely; "
-                    f"this is the latest report we have received from our wire partners."))
+                copy = replace(
+                    copy,
+                    paragraphs=copy.paragraphs[:-1],
+                    intro=(
+                        f"Readers of {copy.outlet_name} in the region have followed this story closely; "
+                        f"this is the latest report we have received from our wire partners."
+                    ),
+                )
             articles.append(copy)
     return outlets, articles
 
@@ -114,8 +119,7 @@ _CHROME = {
         "mean</a></p></section>",
     ),
     3: (
-        "<div id='bar'><a href='/'>{outlet}</a> <a href='/subscribe'>Subscribe</a> "
-        "<a href='/login'>Log in</a></div>",
+        "<div id='bar'><a href='/'>{outlet}</a> <a href='/subscribe'>Subscribe</a> <a href='/login'>Log in</a></div>",
         "<div class='share'>Share this article on social media</div>",
     ),
 }
@@ -186,9 +190,7 @@ def render_feed(outlet: Mapping[str, Any], articles: list[DemoArticle], base_url
 class DemoServer:
     """Serves /<outlet>/feed.xml and /<outlet>/news/<slug>; records when each page was first served."""
 
-    def __init__(
-        self, corpus: Path, host: str = "127.0.0.1", port: int = DEMO_PORT, spacing_s: float = 0.25
-    ) -> None:
+    def __init__(self, corpus: Path, host: str = "127.0.0.1", port: int = DEMO_PORT, spacing_s: float = 0.25) -> None:
         self.outlets, self.articles = load_corpus(corpus, spacing_s=spacing_s)
         self._outlet_index = {oid: i for i, oid in enumerate(self.outlets)}
         self._by_path = {a.path: a for a in self.articles}

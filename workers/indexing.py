@@ -93,8 +93,16 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                     sid = doc["story_id"]
                     if sid in errors:
                         ledger.record(sid, "index", "failed", errors[sid])
-                        ledger.dead_letter({"t": time.time(), "stage": "index", "story_id": sid,
-                                            "error": errors[sid], "attempts": 1, "args": [{"story_id": sid}]})
+                        ledger.dead_letter(
+                            {
+                                "t": time.time(),
+                                "stage": "index",
+                                "story_id": sid,
+                                "error": errors[sid],
+                                "attempts": 1,
+                                "args": [{"story_id": sid}],
+                            }
+                        )
                     else:
                         ledger.record(sid, "index", "ok", f"indexed as {sid}")
                 written += len(docs)

@@ -17,6 +17,7 @@ from pipeline.clean import CleanOptions, load_rules
 from pipeline.dedupe import DedupeOptions, WireRule
 from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load_topic
 from pipeline.models import Feed
+from pipeline.polling import PollPolicy
 from pipeline.ports import StoryIndex
 from workers.adapters.http import GuardedHttpClient
 from workers.adapters.raw_store import FileRawStore
@@ -24,6 +25,7 @@ from workers.adapters.redis_state import (
     RedisDedupeState,
     RedisEntryLedger,
     RedisFeedState,
+    RedisHostGate,
     RedisStageStore,
     connect,
 )
@@ -102,6 +104,19 @@ class Runtime:
     @functools.cached_property
     def batch_limits(self) -> BatchLimits:
         return BatchLimits()
+
+    @functools.cached_property
+    def host_gate(self) -> RedisHostGate:
+        return RedisHostGate(self.redis, self.settings.host_max_concurrency, self.settings.host_min_gap_s)
+
+    @functools.cached_property
+    def poll_policy(self) -> PollPolicy:
+        s = self.settings
+        return PollPolicy(
+            min_interval_s=s.poll_min_interval_s,
+            max_interval_s=s.poll_max_interval_s,
+            backoff_base_s=max(s.poll_min_interval_s, 1.0),
+        )
 
     @functools.cached_property
     def raw_store(self) -> FileRawStore:

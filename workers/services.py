@@ -160,9 +160,7 @@ class WorkerSet:
             for old in data.glob("beat-schedule*"):
                 old.unlink()
             self.processes.append(
-                self._celery(
-                    ["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")]
-                )
+                self._celery(["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")])
             )
 
     def alive(self) -> bool:

@@ -45,6 +45,13 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     allow_hosts: tuple[str, ...] = ()  # hosts or IPs exempt from the private-address guard
+    # Polling and politeness.
+    poll_min_interval_s: float = 60.0
+    poll_max_interval_s: float = 3600.0
+    dispatch_every_s: float = 5.0  # how often beat hands due feeds to the workers
+    host_max_concurrency: int = 2  # requests at once to one host, across all workers
+    host_min_gap_s: float = 1.0  # between two requests to one host
+    seen_ttl_s: int = 30 * 86400  # an entry gone from every feed is forgotten after this
     log_level: str = "INFO"
     # The HTTP API and page: read-only, and on this machine only unless configured otherwise.
     api_host: str = "127.0.0.1"

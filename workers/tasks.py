@@ -5,20 +5,23 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Task, chain
 from celery.exceptions import Ignore, Retry
 
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
-from pipeline.errors import DropStory, PermanentError, StageError, TransientError
+from pipeline.errors import DropStory, HostBusy, PermanentError, StageError, TransientError
 from pipeline.extract import extract
-from pipeline.fetch import check_article, parse_feed, utc_now
+from pipeline.fetch import check_article, parse_feed, story_id_for, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
+from pipeline.polling import entry_version, items_per_day, next_interval
 from workers.celery_app import app
 from workers.indexing import flush
 from workers.runtime import current
@@ -55,6 +58,9 @@ def _run_stage(
     extra = {"story_id": story_id, "stage": stage, "task_id": task.request.id}
     try:
         detail = work()
+    except HostBusy as exc:
+        # Waiting for a polite moment is not a failure: no retry is spent on it.
+        raise task.retry(exc=exc, countdown=(exc.retry_after or 1.0) + random.uniform(0, 1), max_retries=None) from exc
     except DropStory as exc:
         ledger.record(story_id, stage, exc.reason, str(exc))
         log.info("dropped: %s", exc, extra={**extra, "outcome": exc.reason})
@@ -100,54 +106,113 @@ def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
 
 # --- feeds -----------------------------------------------------------------------------------
 
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+
+
+@app.task(name="wirewatch.dispatch_polls", bind=True, acks_late=True)
+def dispatch_polls(self: Task) -> int:
+    """Hand every feed that is due to the workers (beat runs this every few seconds)."""
+    rt = current()
+    now = time.time()
+    rt.feed_state.sync({f.url: f.interval_s for f in rt.feeds}, now)
+    lease = max(60.0, rt.settings.total_timeout_s * 4)
+    due = rt.feed_state.take_due(now, lease_s=lease)
+    for url in due:
+        poll_feed.apply_async(args=[url], expires=lease)
+    return len(due)
+
 
 @app.task(name="wirewatch.poll_feed", bind=True, acks_late=True)
 def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
-    """Fetch one feed (conditionally) and start a chain for every entry not seen before."""
+    """Fetch one feed (conditionally), start a chain for every new or revised entry, schedule the next poll."""
     rt = current()
+    now = time.time()
     state = rt.feed_state.get(feed_url)
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    host = urlsplit(feed_url).hostname or ""
+    token = uuid.uuid4().hex
+    wait = rt.host_gate.try_acquire(host, token)
+    if wait > 0:
+        rt.feed_state.schedule(feed_url, now + wait + random.uniform(0, 1))
+        return {"feed": feed_url, "deferred_s": wait}
+    headers = {"Accept": FEED_ACCEPT}
     if state.get("etag"):
         headers["If-None-Match"] = state["etag"]
     if state.get("last_modified"):
         headers["If-Modified-Since"] = state["last_modified"]
-    now = time.time()
     try:
         resp = rt.http.get(feed_url, headers=headers)
-        if resp.status == 304:
-            rt.feed_state.update(
-                feed_url, status="not_modified", last_poll=now, last_success=now, consecutive_failures=0
-            )
-            return {"feed": feed_url, "new": 0, "not_modified": True}
-        parsed = parse_feed(resp.body, feed_url)
+        parsed = None if resp.status == 304 else parse_feed(resp.body, feed_url, resp.headers.get("content-type", ""))
     except StageError as exc:
         failures = rt.feed_state.incr(feed_url, "consecutive_failures")
         rt.feed_state.incr(feed_url, "errors")
-        rt.feed_state.update(feed_url, status="failing", last_poll=now, last_error=f"{exc.reason}: {exc}")
+        delay = next_interval(rt.poll_policy, _configured(state), failures, None, random.Random())
+        if isinstance(exc, TransientError) and exc.retry_after:
+            delay = max(delay, exc.retry_after)  # the server asked us to wait
+        rt.feed_state.update(
+            feed_url,
+            status="failing",
+            last_poll=now,
+            last_error=f"{exc.reason}: {exc}",
+            last_error_at=now,
+            next_due=now + delay,
+        )
+        rt.feed_state.schedule(feed_url, now + delay)
         log.warning(
-            "feed failed (%d in a row): %s", failures, exc, extra={"feed": feed_url, "outcome": "failed"}
+            "feed failed (%d in a row), next try in %.0fs: %s",
+            failures,
+            delay,
+            exc,
+            extra={"feed": feed_url, "outcome": "failed"},
         )
         return {"feed": feed_url, "error": str(exc)}
-    new = 0
-    for entry in parsed.entries:
-        if rt.ledger.first_sighting(entry.story_id):
-            rt.ledger.record(entry.story_id, "poll", "queued", entry.url, feed=feed_url)
-            story_chain(entry).apply_async()
-            new += 1
+    finally:
+        rt.host_gate.release(host, token)
+    new = revised = 0
+    for entry in parsed.entries if parsed else ():
+        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s)
+        if seen == "same":
+            continue
+        outcome = "queued" if seen == "new" else "revision"
+        rt.ledger.record(entry.story_id, "poll", outcome, entry.url, feed=feed_url)
+        story_chain(entry).apply_async()
+        new += seen == "new"
+        revised += seen == "changed"
+    last_success = float(state["last_success"]) if state.get("last_success") else None
+    rate = (
+        items_per_day(float(state["items_per_day"]) if state.get("items_per_day") else None, new, now - last_success)
+        if last_success
+        else None
+    )
+    delay = next_interval(rt.poll_policy, _configured(state), 0, rate, random.Random())
     rt.feed_state.incr(feed_url, "entries_seen", new)
     rt.feed_state.update(
         feed_url,
-        status="ok",
-        title=parsed.title,
+        status="not_modified" if parsed is None else "ok",
+        title=parsed.title if parsed else None,
         last_poll=now,
         last_success=now,
         consecutive_failures=0,
-        etag=resp.headers.get("etag"),
-        last_modified=resp.headers.get("last-modified"),
-        last_problems="; ".join(parsed.problems)[:1000],
+        etag=resp.headers.get("etag") or state.get("etag"),
+        last_modified=resp.headers.get("last-modified") or state.get("last_modified"),
+        last_problems="; ".join(parsed.problems)[:1000] if parsed else None,
+        items_per_day=round(rate, 3) if rate is not None else None,
+        next_due=now + delay,
+        last_new=now if new else None,
     )
-    log.info("polled: %d entries, %d new", len(parsed.entries), new, extra={"feed": feed_url})
-    return {"feed": feed_url, "entries": len(parsed.entries), "new": new}
+    rt.feed_state.schedule(feed_url, now + delay)
+    log.info(
+        "polled: %s, %d new, %d revised, next in %.0fs",
+        "not modified" if parsed is None else f"{len(parsed.entries)} entries",
+        new,
+        revised,
+        delay,
+        extra={"feed": feed_url},
+    )
+    return {"feed": feed_url, "new": new, "revised": revised, "not_modified": parsed is None}
+
+
+def _configured(state: dict[str, str]) -> float:
+    return float(state.get("interval_s") or 300)
 
 
 # --- the story chain -------------------------------------------------------------------------
@@ -159,7 +224,15 @@ def fetch_article(self: Task, entry_json: dict[str, Any]) -> dict[str, str]:
 
     def work() -> str:
         rt = current()
-        resp = rt.http.get(entry.url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
+        host = urlsplit(entry.url).hostname or ""
+        token = uuid.uuid4().hex
+        wait = rt.host_gate.try_acquire(host, token)
+        if wait > 0:
+            raise HostBusy(f"{host} is busy (politeness limits)", retry_after=wait)
+        try:
+            resp = rt.http.get(entry.url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
+        finally:
+            rt.host_gate.release(host, token)
         check_article(resp)
         key = rt.raw_store.put(resp.body)
         page = FetchedPage(
@@ -183,6 +256,10 @@ def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         rt = current()
         page = FetchedPage.from_json(rt.stages.load("fetch", ref["story_id"]))
         story = clean(page, rt.raw_store.get(page.raw_key), rt.clean_options)
+        # Two feed URLs (or a URL and its redirect) for one canonical page are one story.
+        holder = rt.ledger.claim_canonical(story_id_for(story.canonical_url), story.story_id, rt.settings.seen_ttl_s)
+        if holder != story.story_id:
+            raise DropStory("duplicate_url", f"{story.canonical_url} is already story {holder}")
         rt.stages.save("clean", story.story_id, story.to_json())
         return f"{len(story.text)} characters, language {story.language}"
 
@@ -194,7 +271,10 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
+        previous = _stage_or_none("dedupe", story.story_id)
         result = dedupe(story, rt.dedupe_state, rt.dedupe_options)
+        if result.match == "revision" and previous is not None and previous.get("text_hash") == result.text_hash:
+            raise DropStory("unchanged", "the entry changed in its feed but the article text did not")
         wire = detect_wire(story.credit, story.credit_lines, story.text, rt.wire_rules)
         changes = None
         if not result.is_canonical:

@@ -27,6 +27,13 @@ from workers.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "config" / "demo" / "stories.yaml"
 TIMEOUT_S = 240
+# The demo server is one host standing in for four outlets: poll it often, no politeness gap.
+FAST: dict[str, Any] = {
+    "poll_min_interval_s": 1.0,
+    "dispatch_every_s": 0.5,
+    "host_min_gap_s": 0.0,
+    "host_max_concurrency": 16,
+}
 
 
 @dataclass
@@ -61,12 +68,13 @@ def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             feeds_file=str(feeds),
             allow_hosts=("127.0.0.1",),
             log_level="WARNING",
+            **FAST,
         )
     else:
         embedded = EmbeddedRedis(data / "redis")
         embedded.start()
         settings = Settings(
-            data_dir=data, feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING"
+            data_dir=data, feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING", **FAST
         )
     runtime = Runtime(settings)
     runtime.index  # noqa: B018 - prepared before workers start, as `wirewatch run` does

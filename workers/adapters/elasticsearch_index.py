@@ -103,8 +103,12 @@ class ElasticsearchIndex:
     def status(self) -> dict[str, Any]:
         """Every version with its aliases, document count and the pipeline versions in it."""
         aliases = self._es.indices.get_alias(index=f"{self.prefix}-v*")
-        out: dict[str, Any] = {"backend": "elasticsearch", "read_alias": self.read_alias,
-                               "write_alias": self.write_alias, "indices": {}}
+        out: dict[str, Any] = {
+            "backend": "elasticsearch",
+            "read_alias": self.read_alias,
+            "write_alias": self.write_alias,
+            "indices": {},
+        }
         for index, spec in sorted(aliases.body.items()):
             found = self._es.search(index=index, size=0, aggs={"pv": {"terms": {"field": "pipeline_version"}}})
             out["indices"][index] = {
@@ -135,28 +139,35 @@ class ElasticsearchIndex:
         new = self.version_name(self.current_version() + 1)
         self._es.indices.put_index_template(name=self.prefix, **self.template_body(self.has_english_analyzer()))
         self._es.indices.create(index=new)
-        self._es.indices.update_aliases(actions=[
-            {"add": {"index": new, "alias": self.write_alias, "is_write_index": True}},
-            {"remove": {"index": old, "alias": self.write_alias}},
-            {"add": {"index": new, "alias": self.read_alias}},
-        ])
+        self._es.indices.update_aliases(
+            actions=[
+                {"add": {"index": new, "alias": self.write_alias, "is_write_index": True}},
+                {"remove": {"index": old, "alias": self.write_alias}},
+                {"add": {"index": new, "alias": self.read_alias}},
+            ]
+        )
         return new
 
     def finish_version(self, new: str) -> None:
         """Point the read alias at the new version only, in one atomic step."""
         actions: list[dict[str, Any]] = [{"add": {"index": new, "alias": self.read_alias}}]
-        actions += [{"remove": {"index": old, "alias": self.read_alias}}
-                    for old in self._indices_of(self.read_alias) if old != new]
+        actions += [
+            {"remove": {"index": old, "alias": self.read_alias}}
+            for old in self._indices_of(self.read_alias)
+            if old != new
+        ]
         self._es.indices.update_aliases(actions=actions)
 
     def abandon_version(self, new: str, old: str) -> None:
         """Cancel a rebuild: writes go back to the old version, which stays the one read."""
-        self._es.indices.update_aliases(actions=[
-            {"add": {"index": old, "alias": self.write_alias, "is_write_index": True}},
-            {"add": {"index": old, "alias": self.read_alias}},
-            {"remove": {"index": new, "alias": self.read_alias}},
-            {"remove": {"index": new, "alias": self.write_alias}},
-        ])
+        self._es.indices.update_aliases(
+            actions=[
+                {"add": {"index": old, "alias": self.write_alias, "is_write_index": True}},
+                {"add": {"index": old, "alias": self.read_alias}},
+                {"remove": {"index": new, "alias": self.read_alias}},
+                {"remove": {"index": new, "alias": self.write_alias}},
+            ]
+        )
 
     def scan(self, index: str | None = None, batch: int = 500) -> Iterator[dict[str, Any]]:
         """Every document of an index (default: the read alias), with a point in time and search_after."""
@@ -164,8 +175,9 @@ class ElasticsearchIndex:
         after: list[Any] | None = None
         try:
             while True:
-                page = self._es.search(pit={"id": pit, "keep_alive": "2m"}, size=batch, sort=["_shard_doc"],
-                                       search_after=after)
+                page = self._es.search(
+                    pit={"id": pit, "keep_alive": "2m"}, size=batch, sort=["_shard_doc"], search_after=after
+                )
                 hits = page["hits"]["hits"]
                 if not hits:
                     return
@@ -194,6 +206,7 @@ class ElasticsearchIndex:
                 status = next(iter(item.values())).get("status")
                 copied += ok
                 skipped += (not ok) and status == 409
+
         for doc in self.scan(old):
             batch.append(doc)
             if len(batch) >= 500:
@@ -219,8 +232,15 @@ class ElasticsearchIndex:
         failed: dict[str, str] = {}
         try:
             for ok, item in helpers.streaming_bulk(
-                self._es, actions, max_retries=5, initial_backoff=0.5, max_backoff=30, raise_on_error=False,
-                raise_on_exception=True, chunk_size=500, max_chunk_bytes=10 * 1024 * 1024,
+                self._es,
+                actions,
+                max_retries=5,
+                initial_backoff=0.5,
+                max_backoff=30,
+                raise_on_error=False,
+                raise_on_exception=True,
+                chunk_size=500,
+                max_chunk_bytes=10 * 1024 * 1024,
             ):
                 if not ok:
                     result = next(iter(item.values()))

@@ -174,8 +174,18 @@ class RedisDedupeState:
         """The script's arguments for one story now (the benchmark sends them pipelined)."""
         epoch = int(self._clock() // self._epoch_s)
         return [
-            self._prefix, bytes.fromhex(story_id), epoch, self._live, self._ttl, bytes.fromhex(fp.text_hash),
-            fp.size, fp.signature, fp.bands, self._options.containment, self._options.jaccard_floor, 12,
+            self._prefix,
+            bytes.fromhex(story_id),
+            epoch,
+            self._live,
+            self._ttl,
+            bytes.fromhex(fp.text_hash),
+            fp.size,
+            fp.signature,
+            fp.bands,
+            self._options.containment,
+            self._options.jaccard_floor,
+            12,
         ]
 
     def assign(self, story_id: str, fingerprint: Any) -> Assignment:
@@ -219,6 +229,14 @@ class RedisEntryLedger:
         """
         result = self._sighting(keys=[f"{KEY}seen:{story_id}"], args=[version, ttl_s])
         return result.decode() if isinstance(result, bytes) else str(result)
+
+    def claim_canonical(self, canonical_id: str, story_id: str, ttl_s: int) -> str:
+        """The story that holds this canonical URL (the first to claim it)."""
+        key = f"{KEY}canon:{canonical_id}"
+        if self._r.set(key, story_id, nx=True, ex=ttl_s):
+            return story_id
+        holder = self._r.get(key)
+        return holder.decode() if holder is not None else self.claim_canonical(canonical_id, story_id, ttl_s)
 
     def forget(self, story_id: str) -> None:
         self._r.delete(f"{KEY}seen:{story_id}")
@@ -277,8 +295,12 @@ class RedisHostGate:
     def try_acquire(self, host: str, token: str) -> float:
         """0 when the request may go now (then ``release``), else seconds to wait."""
         now_ms = int(time.time() * 1000)
-        wait_ms = int(self._script(keys=[f"{KEY}host:{host}:active", f"{KEY}host:{host}:next"],
-                                   args=[now_ms, self._lease_ms, self._gap_ms, self._limit, token]))
+        wait_ms = int(
+            self._script(
+                keys=[f"{KEY}host:{host}:active", f"{KEY}host:{host}:next"],
+                args=[now_ms, self._lease_ms, self._gap_ms, self._limit, token],
+            )
+        )
         return wait_ms / 1000.0
 
     def release(self, host: str, token: str) -> None:

@@ -124,8 +124,13 @@ class SqliteIndex:
     def status(self) -> dict[str, Any]:
         db = self._db()
         rows = db.execute("SELECT json_extract(doc, '$.pipeline_version'), COUNT(*) FROM stories GROUP BY 1")
-        return {"backend": "embedded", "path": str(self._path), "schema": SCHEMA_VERSION,
-                "documents": self.count(), "pipeline_versions": {str(k): n for k, n in rows}}
+        return {
+            "backend": "embedded",
+            "path": str(self._path),
+            "schema": SCHEMA_VERSION,
+            "documents": self.count(),
+            "pipeline_versions": {str(k): n for k, n in rows},
+        }
 
     def migrate(self) -> dict[str, Any]:
         """Rebuild the tables in the current schema from the stored documents, in one transaction."""
@@ -134,8 +139,10 @@ class SqliteIndex:
         try:
             exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'stories'").fetchone()
             docs = [json.loads(r[0]) for r in db.execute("SELECT doc FROM stories")] if exists else []
-            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table') "
-                                      "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts_%'").fetchall():
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table') "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts_%'"
+            ).fetchall():
                 db.execute(f'DROP TABLE IF EXISTS "{name}"')
             for statement in SCHEMA.split(";"):  # not executescript: it would commit half-way
                 if statement.strip():
@@ -199,9 +206,7 @@ class SqliteIndex:
         if old is not None:
             db.execute("DELETE FROM stories_fts WHERE rowid = ?", (old[0],))
             db.execute("DELETE FROM story_terms WHERE story_id = ?", (sid,))
-            for (claim_rowid,) in db.execute(
-                "SELECT rowid FROM claims WHERE story_id = ?", (sid,)
-            ).fetchall():
+            for (claim_rowid,) in db.execute("SELECT rowid FROM claims WHERE story_id = ?", (sid,)).fetchall():
                 db.execute("DELETE FROM claims_fts WHERE rowid = ?", (claim_rowid,))
             db.execute("DELETE FROM claims WHERE story_id = ?", (sid,))
         cur = db.execute(
@@ -238,8 +243,7 @@ class SqliteIndex:
         )
         for c in claims:
             cur = db.execute(
-                "INSERT INTO claims (story_id, key, speaker, speaker_id, cue, kind, text) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO claims (story_id, key, speaker, speaker_id, cue, kind, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (sid, c["key"], c["speaker"], c.get("speaker_id"), c["cue"], c["kind"], c["text"]),
             )
             db.execute("INSERT INTO claims_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, c["text"]))
