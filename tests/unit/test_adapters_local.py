@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -413,3 +414,35 @@ def test_fts_query_never_produces_invalid_syntax(fts: sqlite3.Connection, text: 
     expr = fts_query(text)
     if expr is not None:
         fts.execute("SELECT rowid FROM t WHERE t MATCH ?", (expr,)).fetchall()  # must not raise
+
+
+def test_name_resolving_to_a_private_address_is_blocked_at_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The address checked is the address dialled: a name that resolves privately never connects."""
+    import socket as socket_module
+
+    real = socket_module.getaddrinfo
+
+    def fake(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "rebind.example":
+            return real("10.0.0.5", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", fake)
+    client = GuardedHttpClient("t", 1, 1, 2, 1000, 3, allow_hosts=())
+    with pytest.raises(BlockedAddress):
+        client.get("http://rebind.example/")
+
+
+def test_resolved_address_is_the_one_dialled(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket as socket_module
+
+    real = socket_module.getaddrinfo
+    port = int(server.rsplit(":", 1)[1].split("/")[0])
+
+    def fake(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "news.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket_module, "getaddrinfo", fake)
+    client = GuardedHttpClient("t", 1, 1, 2, 100_000, 3, allow_hosts=("127.0.0.1",))
+    resp = client.get(f"http://news.example:{port}/page")
+    assert resp.status == 200

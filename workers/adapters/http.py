@@ -7,8 +7,10 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from pipeline.errors import BlockedAddress, PermanentError, TooLarge, TransientError
@@ -39,6 +41,32 @@ def address_allowed(ip: str) -> bool:
     return addr.is_global and not addr.is_multicast
 
 
+class PinnedBackend(httpcore.SyncBackend):
+    """Resolves a host once, checks every address, and connects to a checked one.
+
+    Checking a name and then letting the connection resolve it again would let DNS answer
+    differently the second time (DNS rebinding); here the address checked is the one dialled.
+    TLS still verifies and sends the host name: httpcore starts TLS with the URL's host.
+    """
+
+    def __init__(self, allow: frozenset[str]) -> None:
+        self._allow = allow
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        if host.lower() in self._allow:
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = [str(info[4][0]) for info in infos]
+        for ip in addresses:
+            if ip not in self._allow and not address_allowed(ip):
+                raise BlockedAddress(f"{host} resolves to non-public address {ip}")
+        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+
+
 class GuardedHttpClient:
     """Implements ``HttpFetcher``; every hop of a redirect chain is checked again."""
 
@@ -52,7 +80,15 @@ class GuardedHttpClient:
         max_redirects: int,
         allow_hosts: Iterable[str] = (),
     ) -> None:
+        self._allow = frozenset(h.lower() for h in allow_hosts)
+        transport = httpx.HTTPTransport(retries=0)
+        # Same pool as httpx builds, with our resolver-and-guard as the network backend.
+        transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
+            ssl_context=httpx.create_ssl_context(), max_connections=20, max_keepalive_connections=10,
+            keepalive_expiry=30.0, network_backend=PinnedBackend(self._allow),
+        )
         self._client = httpx.Client(
+            transport=transport,
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(
                 connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=connect_timeout_s
@@ -63,12 +99,12 @@ class GuardedHttpClient:
         self._total = total_timeout_s
         self._max_body = max_body_bytes
         self._max_redirects = max_redirects
-        self._allow = frozenset(h.lower() for h in allow_hosts)
 
     def close(self) -> None:
         self._client.close()
 
     def check_url(self, url: str) -> None:
+        """Scheme and literal addresses; names are resolved and checked when connecting (PinnedBackend)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise BlockedAddress(f"scheme {parts.scheme!r} is not allowed")
@@ -78,15 +114,11 @@ class GuardedHttpClient:
         if host in self._allow:
             return
         try:
-            infos = socket.getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
-            )
-        except socket.gaierror as exc:
-            raise TransientError(f"cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            ip = str(info[4][0])
-            if ip not in self._allow and not address_allowed(ip):
-                raise BlockedAddress(f"{host} resolves to non-public address {ip}")
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return
+        if not address_allowed(str(literal)):
+            raise BlockedAddress(f"{host} is a non-public address")
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
         deadline = time.monotonic() + self._total
