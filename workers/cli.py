@@ -296,7 +296,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: str | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(value))) if value else "-"
+
+
 def cmd_feeds(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        if not args.url:
+            raise SystemExit("wirewatch feeds check: give the feed URL")
+        return cmd_feed_check(args)
     settings = _settings()
     runtime = Runtime(settings)
     with _redis_up(settings):
@@ -310,17 +318,81 @@ def cmd_feeds(args: argparse.Namespace) -> int:
                 "url": feed.url,
                 "status": st.get("status", "never polled"),
                 "last_success": st.get("last_success"),
+                "last_new": st.get("last_new"),
                 "errors": int(st.get("errors", 0)),
+                "consecutive_failures": int(st.get("consecutive_failures", 0)),
                 "last_error": st.get("last_error", ""),
                 "entries_seen": int(st.get("entries_seen", 0)),
+                "items_per_day": float(st["items_per_day"]) if st.get("items_per_day") else None,
+                "next_due": st.get("next_due"),
             }
         )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    print(f"{'status':<13} {'last success':<16} {'last new item':<16} {'errors':>6} {'items/day':>9}  feed")
     for r in rows:
-        last = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(r["last_success"]))) if r["last_success"] else "-"
-        print(f"{r['status']:<13} {last:<16} errors {r['errors']:<4} {r['name']} <{r['url']}> {r['last_error']}")
+        ipd = f"{r['items_per_day']:.1f}" if r["items_per_day"] is not None else "-"
+        print(
+            f"{r['status']:<13} {_when(r['last_success']):<16} {_when(r['last_new']):<16} {r['errors']:>6} "
+            f"{ipd:>9}  {r['name']} <{r['url']}>"
+        )
+        if r["last_error"]:
+            print(f"{'':<13} last error: {r['last_error']}")
+    return 0
+
+
+def cmd_feed_check(args: argparse.Namespace) -> int:
+    """Fetch and parse one feed now, change nothing, and explain what was found."""
+    from pipeline.errors import StageError
+    from pipeline.fetch import parse_feed
+    from pipeline.polling import entry_version
+
+    settings = _settings()
+    runtime = Runtime(settings)
+    report: dict[str, Any] = {"url": args.url}
+    started = time.monotonic()
+    try:
+        resp = runtime.http.get(args.url, headers={"Accept": "application/rss+xml, application/atom+xml, */*"})
+        report.update(
+            status=resp.status,
+            final_url=resp.url,
+            content_type=resp.headers.get("content-type", ""),
+            bytes=len(resp.body),
+            etag=resp.headers.get("etag"),
+            last_modified=resp.headers.get("last-modified"),
+        )
+        parsed = parse_feed(resp.body, args.url, resp.headers.get("content-type", ""))
+        report.update(ok=True, title=parsed.title, entries=len(parsed.entries), problems=list(parsed.problems))
+        with _redis_up(settings):
+            seen = runtime.redis.mget([f"ww:seen:{e.story_id}" for e in parsed.entries]) if parsed.entries else []
+        versions = [entry_version(e) for e in parsed.entries]
+        report["new"] = sum(1 for s in seen if s is None)
+        report["changed"] = sum(1 for s, v in zip(seen, versions, strict=True) if s is not None and s.decode() != v)
+        report["sample"] = [{"title": e.title, "url": e.url, "published": e.published} for e in parsed.entries[:5]]
+    except StageError as exc:
+        report.update(ok=False, error=f"{exc.reason}: {exc}")
+    report["seconds"] = round(time.monotonic() - started, 2)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0 if report["ok"] else 1
+    if not report["ok"]:
+        print(f"FAILED: {report['error']}")
+        return 1
+    print(f"OK: HTTP {report['status']} from {report['final_url']} ({report['content_type']}, {report['bytes']} bytes)")
+    print(
+        f"feed {report['title']!r}: {report['entries']} entries, {report['new']} never seen, "
+        f"{report['changed']} changed since last seen"
+    )
+    support = [h for h in ("etag", "last_modified") if report.get(h)]
+    print(
+        "conditional GET: "
+        + (", ".join(support) if support else "not supported by this server (full fetch every poll)")
+    )
+    for problem in report["problems"]:
+        print(f"problem: {problem}")
+    for item in report["sample"]:
+        print(f"  {item['published'] or '-':<25} {item['title'][:70]}  <{item['url']}>")
     return 0
 
 
@@ -409,7 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
 
-    p = sub.add_parser("feeds", help="feed health")
+    p = sub.add_parser("feeds", help="feed health; `feeds check URL` tries one feed and explains")
+    p.add_argument("action", nargs="?", choices=("list", "check"), default="list")
+    p.add_argument("url", nargs="?")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feeds)
 
