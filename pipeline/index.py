@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.claims import claim_key
 from pipeline.models import (
     PIPELINE_VERSION,
+    Claim,
     ClaimHit,
     ClaimQuery,
     ClaimResult,
     ClaimView,
     CleanStory,
     DedupeResult,
+    Entity,
     Extraction,
     FacetValue,
     SearchHit,
@@ -84,6 +88,8 @@ def story_document(story: CleanStory, dup: DedupeResult, extraction: Extraction,
             "changes": dup.changes,
         },
         "entities": {**by_type, "ids": ids},
+        # The full list (with ids and counts) is stored, not indexed, so a document can be rebuilt.
+        "entity_details": [dataclasses.asdict(e) for e in extraction.entities],
         "claims": [
             {
                 "speaker": c.speaker,
@@ -146,7 +152,54 @@ def _filters(query: SearchQuery) -> list[dict[str, Any]]:
         filters.append({"range": {"topic.score": {"gte": query.min_topic}}})
     if query.cluster:
         filters.append({"term": {"cluster.id": query.cluster}})
+    if query.feed:
+        filters.append({"term": {"feed_url": query.feed}})
+    if query.ids:
+        filters.append({"ids": {"values": list(query.ids)}})
     return filters + _date_range(query.date_from, query.date_to)
+
+
+def selection_request(query: SearchQuery, after: str | None, size: int) -> dict[str, Any]:
+    """A page of whole documents matching the query's text and filters, in story id order (resumable)."""
+    body = search_request(replace(query, collapse=False, facets=False, sort="newest"))
+    request: dict[str, Any] = {"size": size, "query": body["query"], "sort": [{"story_id": "asc"}],
+                               "track_total_hits": False}
+    if after is not None:
+        request["search_after"] = [after]
+    return request
+
+
+def story_from_document(doc: Mapping[str, Any]) -> tuple[CleanStory, DedupeResult, Extraction]:
+    """The stage results a document was made from (the inverse of ``story_document``)."""
+    story = CleanStory(
+        story_id=doc["story_id"], url=doc["url"], canonical_url=doc.get("canonical_url") or doc["url"],
+        feed_url=doc.get("feed_url", ""), outlet=doc["outlet"], title=doc["title"], text=doc["text"],
+        summary=doc.get("summary", ""), authors=tuple(doc.get("authors", ())), published=doc.get("published"),
+        updated=doc.get("updated"), language=doc.get("language", "und"),
+        language_confidence=float(doc.get("language_confidence", 0.0)), dateline=doc.get("dateline", ""),
+        credit=doc.get("credit", ""), fetched_at=doc.get("fetched_at"), raw_key=doc.get("raw_key", ""),
+    )
+    cluster = doc["cluster"]
+    dup = DedupeResult(
+        story_id=doc["story_id"], text_hash=cluster.get("text_hash", ""), cluster_id=cluster["id"],
+        is_canonical=bool(cluster.get("canonical")), match=cluster.get("match", "new"),
+        matched_story_id=cluster.get("matched_story_id"), similarity=float(cluster.get("similarity", 1.0)),
+        wire=cluster.get("wire", ""), changes=cluster.get("changes"),
+    )
+    if "entity_details" in doc:
+        entities = tuple(Entity(**e) for e in doc["entity_details"])
+    else:
+        entities = tuple(Entity(name, kind) for kind in ("person", "org", "place")
+                         for name in doc.get("entities", {}).get(kind, []))
+    extraction = Extraction(
+        story_id=doc["story_id"], entities=entities,
+        claims=tuple(Claim(c["speaker"], c["cue"], c["kind"], c["text"], int(c["start"]), int(c["end"]),
+                           c.get("speaker_id")) for c in doc.get("claims", [])),
+        topic_score=float(doc.get("topic", {}).get("score", 0.0)),
+        topic_reasons=tuple(doc.get("topic", {}).get("reasons", [])),
+        skipped=doc.get("extraction_skipped"),
+    )
+    return story, dup, extraction
 
 
 FACET_FIELDS = {

@@ -211,6 +211,8 @@ class SearchQuery:
     language: str | None = None
     min_topic: float | None = None  # topic score at least this
     cluster: str | None = None  # only the copies of this dedupe cluster
+    feed: str | None = None  # only stories first seen in this feed (its URL)
+    ids: tuple[str, ...] = ()  # only these stories
     date_from: str | None = None  # ISO 8601 date or datetime, inclusive
     date_to: str | None = None
     sort: str = "relevance"  # relevance or newest

@@ -81,6 +81,10 @@ class StoryIndex(Protocol):
         """Distinct claims by a speaker about something, with when first made and how often repeated."""
         ...
 
+    def select_page(self, query: SearchQuery, after: str | None, size: int) -> list[dict[str, Any]]:
+        """Whole documents matching the query, in story id order after ``after`` (resumable paging)."""
+        ...
+
     def count(self) -> int: ...
 
     def refresh(self) -> None:

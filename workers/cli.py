@@ -396,6 +396,85 @@ def cmd_feed_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(p: dict[str, Any]) -> str:
+    total = max(1, p["total"])
+    share = min(1.0, (p["done"] + p["failed"]) / total)
+    bar = "#" * int(share * 30)
+    eta = f", about {p['eta_s']}s left" if p.get("eta_s") is not None else ""
+    return (
+        f"[{bar:<30}] {share:6.1%}  done {p['done']}, failed {p['failed']}, remaining {p['remaining']}, "
+        f"{p['rate_per_s']}/s{eta}  ({p['status']})"
+    )
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from celery import Celery
+
+    from workers import reprocess as jobs_module
+
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        jobs = jobs_module.ReprocessJobs(runtime.redis)
+        if args.action in ("status", "cancel", "resume"):
+            job_id = args.job or jobs.latest()
+            if not job_id:
+                print("no reprocess jobs", file=sys.stderr)
+                return 1
+            if args.action == "cancel":
+                jobs_module.cancel(runtime, job_id)
+            sender = Celery("wirewatch-cli", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
+            sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+            if args.action == "resume":
+                jobs.update(job_id, status="running")
+                sender.send_task("wirewatch.reprocess", args=[job_id])
+            progress = jobs.progress(job_id)
+            print(json.dumps(progress, indent=2) if args.json else _progress_line(progress))
+            return 0
+        if args.stage not in jobs_module.STAGES:
+            raise SystemExit(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
+        selection = SearchQuery(
+            text=" ".join(args.query),
+            entity=args.entity,
+            outlet=args.source,
+            feed=args.feed,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            ids=tuple(i for i in (args.ids or "").split(",") if i),
+            collapse=False,
+        )
+        spec = jobs_module.JobSpec(
+            selection=selection, stage=args.stage, rebuild=args.rebuild, batch_size=args.batch_size
+        )
+        job_id = jobs_module.start_job(runtime, spec)
+        sender = Celery("wirewatch-cli", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
+        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+        sender.send_task("wirewatch.reprocess", args=[job_id])
+        print(
+            f"reprocess job {job_id} started: {spec.stage} onwards, "
+            f"{'rebuild into a new version' if spec.rebuild else 'in place'}",
+            file=sys.stderr,
+        )
+        if args.detach:
+            print(job_id)
+            return 0
+        try:
+            while True:
+                progress = jobs.progress(job_id)
+                print("\r" + _progress_line(progress), end="", file=sys.stderr, flush=True)
+                if progress["status"] != "running":
+                    print(file=sys.stderr)
+                    return 0 if progress["status"] == "done" else 1
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print(
+                f"\nthe job goes on in the workers; `wirewatch reprocess status {job_id}` to follow, "
+                f"`wirewatch reprocess cancel {job_id}` to stop it",
+                file=sys.stderr,
+            )
+            return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from workers.api import Api, make_server
 
@@ -470,6 +549,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_claims)
+
+    p = sub.add_parser("reprocess", help="re-run stages over stored stories (workers must be running)")
+    p.add_argument("action", nargs="?", choices=("start", "status", "cancel", "resume"), default="start")
+    p.add_argument("job", nargs="?", help="job id for status/cancel/resume (default: the latest)")
+    p.add_argument("--query", nargs="*", default=[], help="only stories matching these words")
+    p.add_argument("--entity")
+    p.add_argument("--source", "--outlet", dest="source")
+    p.add_argument("--feed", help="only stories from this feed URL")
+    p.add_argument("--from", dest="date_from")
+    p.add_argument("--to", dest="date_to")
+    p.add_argument("--ids", help="comma-separated story ids")
+    p.add_argument("--stage", default="extract", help="first stage to re-run: clean, dedupe, extract or index")
+    p.add_argument(
+        "--rebuild", action="store_true", help="every story into a new index version, aliases swapped when done"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--detach", action="store_true", help="start the job and return its id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("story", help="show one stored story")
     p.add_argument("story_id")

@@ -51,6 +51,17 @@ class IndexQueue:
         except redis.ConnectionError as exc:
             raise TransientError(f"redis: {exc}") from exc
 
+    def also_write_to(self) -> str | None:
+        """During a rebuild, the new version that live writes go to as well."""
+        value = self._r.get(f"{KEY}index:also")
+        return value.decode() if value else None
+
+    def set_also_write_to(self, index: str | None) -> None:
+        if index:
+            self._r.set(f"{KEY}index:also", index)
+        else:
+            self._r.delete(f"{KEY}index:also")
+
     def pending(self) -> int:
         return int(self._r.llen(self.name))
 
@@ -88,6 +99,10 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
             while batch := queue.peek(limits):
                 docs = [json.loads(item) for item in batch]
                 errors = index.put_many(docs)
+                also = queue.also_write_to()
+                if also and hasattr(index, "put_many_to"):
+                    # A rebuild is filling a new version: live stories must be in it too.
+                    errors.update(index.put_many_to(also, [d for d in docs if d["story_id"] not in errors]))
                 queue.drop(len(batch))
                 for doc in docs:
                     sid = doc["story_id"]

@@ -22,6 +22,7 @@ from pipeline.fetch import check_article, parse_feed, story_id_for, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
 from pipeline.polling import entry_version, items_per_day, next_interval
+from workers import reprocess as reprocess_jobs
 from workers.celery_app import app
 from workers.indexing import flush
 from workers.runtime import current
@@ -348,3 +349,23 @@ def flush_index(self: Task) -> int:
     except TransientError as exc:
         log.warning("bulk indexing deferred: %s", exc)
         return 0
+
+
+# --- reprocessing ----------------------------------------------------------------------------
+
+
+@app.task(name="wirewatch.reprocess", bind=True, acks_late=True)
+def reprocess(self: Task, job_id: str) -> dict[str, Any]:
+    """One batch of a reprocess job, then back of the queue for the next: live stories are not starved."""
+    rt = current()
+    try:
+        more = reprocess_jobs.run_batch(rt, job_id)
+    except TransientError as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after), max_retries=None) from exc
+    except Exception as exc:  # noqa: BLE001 - the job is marked failed with the error; nothing is lost
+        reprocess_jobs.ReprocessJobs(rt.redis).update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        log.exception("reprocess %s failed", job_id)
+        return {"job": job_id, "status": "failed"}
+    if more:
+        reprocess.apply_async(args=[job_id])
+    return {"job": job_id, "more": more}

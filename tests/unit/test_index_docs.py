@@ -374,3 +374,11 @@ def test_search_result_empty() -> None:
         "aggregations": {"clusters": {"value": 0}},
     }
     assert search_result(empty, SearchQuery(text="zzz")) == SearchResult(total=0, hits=())
+
+
+def test_document_round_trips_to_its_stage_results(doc: dict[str, Any]) -> None:
+    from pipeline.index import story_from_document
+
+    story, dup, extraction = story_from_document(doc)
+    again = story_document(story, dup, extraction, indexed_at=doc["indexed_at"])
+    assert again == doc

@@ -12,7 +12,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from pipeline.errors import PermanentError, TransientError
-from pipeline.index import claims_request, claims_result, search_request, search_result
+from pipeline.index import claims_request, claims_result, search_request, search_result, selection_request
 from pipeline.models import ClaimQuery, ClaimResult, SearchQuery, SearchResult
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,43 @@ class ElasticsearchIndex:
         finally:
             self._es.close_point_in_time(id=pit)
 
+    def create_next_version(self) -> str:
+        """A new, empty version from the current template, behind no alias yet (for a rebuild)."""
+        self.ensure_ready()
+        new = self.version_name(self.current_version() + 1)
+        self._es.indices.put_index_template(name=self.prefix, **self.template_body(self.has_english_analyzer()))
+        self._es.indices.create(index=new)
+        return new
+
+    def put_many_to(self, index: str, docs: Iterable[Mapping[str, Any]], only_new: bool = False) -> dict[str, str]:
+        """Bulk-write into one version; ``only_new`` keeps a document already there (written later, so newer)."""
+        op = "create" if only_new else "index"
+        actions = ({"_op_type": op, "_index": index, "_id": d["story_id"], "_source": dict(d)} for d in docs)
+        failed: dict[str, str] = {}
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self._es, actions, max_retries=5, initial_backoff=0.5, raise_on_error=False, chunk_size=500
+            ):
+                result = next(iter(item.values()))
+                if not ok and result.get("status") != 409:
+                    failed[str(result.get("_id"))] = json.dumps(result.get("error", result))[:1000]
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "bulk indexing") from exc
+        return failed
+
+    def swap_to(self, new: str) -> None:
+        """Read and write aliases to ``new`` and away from every other version, in one atomic step."""
+        actions: list[dict[str, Any]] = [
+            {"add": {"index": new, "alias": self.read_alias}},
+            {"add": {"index": new, "alias": self.write_alias, "is_write_index": True}},
+        ]
+        for alias in (self.read_alias, self.write_alias):
+            actions += [{"remove": {"index": old, "alias": alias}} for old in self._indices_of(alias) if old != new]
+        self._es.indices.update_aliases(actions=actions)
+
+    def drop_version(self, name: str) -> None:
+        self._es.options(ignore_status=404).indices.delete(index=name)
+
     def migrate(self) -> dict[str, Any]:
         """A new version with the current template, holding every document of the old one.
 
@@ -287,6 +324,16 @@ class ElasticsearchIndex:
         except (ApiError, TransportError) as exc:
             raise _translate(exc, "searching") from exc
         return search_result(response.body, query)
+
+    def select_page(
+        self, query: SearchQuery, after: str | None, size: int, index: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Whole documents matching the query, in story id order after ``after`` (resumable paging)."""
+        try:
+            found = self._es.search(index=index or self.read_alias, **selection_request(query, after, size))
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "selecting stories") from exc
+        return [dict(h["_source"]) for h in found["hits"]["hits"]]
 
     def search_claims(self, query: ClaimQuery) -> ClaimResult:
         try:

@@ -52,8 +52,14 @@ class PinnedBackend(httpcore.SyncBackend):
     def __init__(self, allow: frozenset[str]) -> None:
         self._allow = allow
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
         if host.lower() in self._allow:
             return super().connect_tcp(host, port, timeout, local_address, socket_options)
         try:
@@ -84,8 +90,11 @@ class GuardedHttpClient:
         transport = httpx.HTTPTransport(retries=0)
         # Same pool as httpx builds, with our resolver-and-guard as the network backend.
         transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
-            ssl_context=httpx.create_ssl_context(), max_connections=20, max_keepalive_connections=10,
-            keepalive_expiry=30.0, network_backend=PinnedBackend(self._allow),
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=20,
+            max_keepalive_connections=10,
+            keepalive_expiry=30.0,
+            network_backend=PinnedBackend(self._allow),
         )
         self._client = httpx.Client(
             transport=transport,

@@ -300,6 +300,12 @@ class SqliteIndex:
         if query.cluster:
             where.append("s.cluster_id = ?")
             params.append(query.cluster)
+        if query.feed:
+            where.append("json_extract(s.doc, '$.feed_url') = ?")
+            params.append(query.feed)
+        if query.ids:
+            where.append(f"s.story_id IN ({','.join('?' * len(query.ids))})")
+            params += list(query.ids)
         if query.date_from:
             where.append("s.published >= ?")
             params.append(date_bound(query.date_from, end=False))
@@ -365,6 +371,23 @@ class SqliteIndex:
         if query.facets:
             facets, histogram = self._facets(db, [r[1] for r in rows])
         return SearchResult(total=len(ordered), hits=tuple(hits), facets=facets, histogram=histogram)
+
+    def select_page(self, query: SearchQuery, after: str | None, size: int) -> list[dict[str, Any]]:
+        """Whole documents matching the query, in story id order after ``after`` (resumable paging)."""
+        match = fts_query(query.text) if query.text.strip() else None
+        if query.text.strip() and match is None:
+            return []
+        source = "stories_fts f JOIN stories s ON s.rowid = f.rowid" if match else "stories s"
+        where, params = self._where(query, match)
+        if after is not None:
+            where = f"{where} AND s.story_id > ?" if where else "WHERE s.story_id > ?"
+            params.append(after)
+        rows = (
+            self._db()
+            .execute(f"SELECT s.doc FROM {source} {where} ORDER BY s.story_id LIMIT ?", [*params, size])
+            .fetchall()
+        )
+        return [json.loads(r[0]) for r in rows]
 
     @staticmethod
     def _source(row: tuple[Any, ...]) -> Source:
