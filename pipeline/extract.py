@@ -73,22 +73,22 @@ def _token_pattern(text: str) -> dict[str, str]:
 
 
 def add_gazetteer(nlp: Any, gazetteer: Sequence[GazetteerEntry]) -> Any:
-    """Put an entity ruler with the gazetteer before the statistical NER, so known actors win."""
+    """Put an entity ruler with the gazetteer before the statistical NER, so known actors win.
+
+    Names match in any case through the (fast) phrase matcher; names with an acronym in them ("US",
+    "NATO") go through the token matcher so the acronym matches only in capitals ("us" is not "US").
+    """
     label = {"person": "PERSON", "org": "ORG", "place": "GPE"}
-    patterns = []
+    patterns: list[dict[str, Any]] = []
     for entry in gazetteer:
         for surface in (entry.name, *entry.aliases):
-            patterns.append(
-                {
-                    "label": label[entry.type],
-                    "pattern": [_token_pattern(tok.text) for tok in nlp.make_doc(surface)],
-                    "id": entry.id or f"name:{entry.name}",
-                }
-            )
+            tokens = [_token_pattern(tok.text) for tok in nlp.make_doc(surface)]
+            pattern: Any = tokens if any("ORTH" in t for t in tokens) else surface
+            patterns.append({"label": label[entry.type], "pattern": pattern, "id": entry.id or f"name:{entry.name}"})
     if "entity_ruler" in nlp.pipe_names:
         nlp.remove_pipe("entity_ruler")
     before = {"before": "ner"} if "ner" in nlp.pipe_names else {}
-    ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True}, **before)
+    ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": True, "phrase_matcher_attr": "LOWER"}, **before)
     ruler.add_patterns(patterns)
     return nlp
 
