@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> Celery:
         task_default_queue="wirewatch",
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         broker_connection_retry_on_startup=True,
+        broker_use_ssl=_broker_tls(settings),
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         timezone="UTC",
@@ -39,6 +40,14 @@ def create_app(runtime: Runtime) -> Celery:
         beat_schedule=beat_schedule(settings.dispatch_every_s),
     )
     return app
+
+
+def _broker_tls(settings: Settings) -> dict[str, Any] | None:
+    if not (settings.redis_url.startswith("rediss://") and settings.redis_ca_certs):
+        return None
+    import ssl
+
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": settings.redis_ca_certs}
 
 
 @setup_logging.connect

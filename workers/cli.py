@@ -204,7 +204,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         collapse=not args.all_copies,
         facets=args.facets,
     )
-    result = Runtime(settings).index.search(query)
+    result = Runtime(settings).search_index.search(query)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -225,7 +225,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
         date_to=args.date_to,
         size=args.size,
     )
-    result = Runtime(_settings()).index.search_claims(query)
+    result = Runtime(_settings()).search_index.search_claims(query)
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
@@ -239,7 +239,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_story(args: argparse.Namespace) -> int:
-    doc = Runtime(_settings()).index.get(args.story_id)
+    doc = Runtime(_settings()).search_index.get(args.story_id)
     if doc is None:
         print(f"wirewatch: no story {args.story_id}", file=sys.stderr)
         return 1
@@ -257,7 +257,7 @@ def cmd_story(args: argparse.Namespace) -> int:
         f"cluster {cluster['id']} ({role}) · wire {cluster.get('wire') or 'unknown'} · "
         f"topic {doc['topic']['score']} · language {doc['language']}"
     )
-    copies = Runtime(_settings()).index.search(
+    copies = Runtime(_settings()).search_index.search(
         SearchQuery(cluster=cluster["id"], collapse=False, size=100, sort="newest")
     )
     if copies.total > 1:
@@ -481,7 +481,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
-    server = make_server(Api(Runtime(settings).index), host, port)
+    server = make_server(Api(Runtime(settings).search_index), host, port)
     print(
         f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
         f"(OpenAPI at /api/openapi.json)",

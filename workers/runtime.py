@@ -70,7 +70,7 @@ class Runtime:
 
     @functools.cached_property
     def redis(self) -> Any:
-        return connect(self.redis_url)
+        return connect(self.redis_url, self.settings.redis_ca_certs)
 
     @functools.cached_property
     def stages(self) -> RedisStageStore:
@@ -142,6 +142,21 @@ class Runtime:
         return index
 
     @functools.cached_property
+    def search_index(self) -> StoryIndex:
+        """The index as the search side sees it: with the read-only account when one is configured."""
+        s = self.settings
+        if s.embedded_index or not s.elasticsearch_read_username:
+            return self.index
+        return self._elasticsearch(s.elasticsearch_read_username, s.elasticsearch_read_password, "")
+
+    def _elasticsearch(self, username: str, password: str, api_key: str) -> StoryIndex:
+        from workers.adapters.elasticsearch_index import ElasticsearchIndex, make_client
+
+        s = self.settings
+        client = make_client(s.elasticsearch_url, username, password, api_key, s.elasticsearch_ca_certs)
+        return ElasticsearchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
+
+    @functools.cached_property
     def unprepared_index(self) -> StoryIndex:
         """The index adapter before ``ensure_ready`` (for migrations)."""
         s = self.settings
@@ -150,16 +165,7 @@ class Runtime:
 
             index: StoryIndex = SqliteIndex(s.data_dir / "index" / "stories.sqlite")
         else:
-            from workers.adapters.elasticsearch_index import ElasticsearchIndex, make_client
-
-            client = make_client(
-                s.elasticsearch_url,
-                s.elasticsearch_username,
-                s.elasticsearch_password,
-                s.elasticsearch_api_key,
-                s.elasticsearch_ca_certs,
-            )
-            index = ElasticsearchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
+            index = self._elasticsearch(s.elasticsearch_username, s.elasticsearch_password, s.elasticsearch_api_key)
         return index
 
     @functools.cached_property

@@ -20,12 +20,16 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     # Services: empty means the embedded stand-in.
-    redis_url: str = ""
-    elasticsearch_url: str = ""
+    redis_url: str = field(default="", repr=False)
+    redis_ca_certs: str = ""  # CA file for rediss:// (TLS); the password goes in the URL
+    elasticsearch_url: str = field(default="", repr=False)
     elasticsearch_username: str = ""
     elasticsearch_password: str = field(default="", repr=False)
     elasticsearch_api_key: str = field(default="", repr=False)
     elasticsearch_ca_certs: str = ""
+    # The search side (wirewatch search, serve, claims) may use a read-only account of its own.
+    elasticsearch_read_username: str = ""
+    elasticsearch_read_password: str = field(default="", repr=False)
     index_prefix: str = "wirewatch-stories"
     # Files.
     data_dir: Path = Path("wirewatch-data")
@@ -100,13 +104,30 @@ class Settings:
         out: dict[str, object] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("elasticsearch_password", "elasticsearch_api_key") and value:
+            if f.name in SECRETS and value:
                 value = "***"
-            elif f.name.endswith("_url") and isinstance(value, str) and "@" in value:
-                scheme, _, rest = value.partition("://")
-                value = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+            elif f.name.endswith("_url") and isinstance(value, str):
+                value = redact_url(value)
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
+        return f"Settings({shown})"
+
+
+SECRETS = frozenset({"elasticsearch_password", "elasticsearch_api_key", "elasticsearch_read_password"})
+
+
+def redact_url(url: str) -> str:
+    """A URL with any user:password part masked."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return f"{scheme}://{netloc}{slash}{path}"
 
 
 def _convert(key: str, raw: str, type_name: object) -> object:

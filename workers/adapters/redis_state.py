@@ -18,10 +18,11 @@ KEY = "ww:"
 TRACE_LIMIT = 50
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for ``redis://``, ``rediss://`` or ``unix://`` URLs."""
+def connect(url: str, ca_certs: str = "") -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (TLS, verified against ``ca_certs``) or ``unix://`` URLs."""
+    tls = {"ssl_ca_certs": ca_certs, "ssl_cert_reqs": "required"} if url.startswith("rediss://") and ca_certs else {}
     return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, decode_responses=False
+        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, decode_responses=False, **tls
     )
 
 
