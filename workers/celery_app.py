@@ -13,10 +13,6 @@ from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule
 from workers.settings import Settings
 
-# The longest task (an article fetch at its total timeout plus retries' wait) is far below this; a
-# message not acknowledged within it is handed to another worker.
-VISIBILITY_TIMEOUT_S = 3600
-
 
 def create_app(runtime: Runtime) -> Celery:
     settings: Settings = runtime.settings
@@ -28,9 +24,14 @@ def create_app(runtime: Runtime) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A task that dies of an unexpected error (Redis gone mid-way) is not acknowledged: it comes
+        # back after the visibility timeout. Stage errors never get here: _run_stage handles them.
+        task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
         task_default_queue="wirewatch",
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        # Far above the longest task (a fetch at its total timeout); a message not acknowledged within
+        # it (its worker died) is handed to another worker.
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         broker_use_ssl=_broker_tls(settings),
         worker_concurrency=settings.worker_concurrency,

@@ -475,6 +475,49 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             return 0
 
 
+def cmd_dead_letter(args: argparse.Namespace) -> int:
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        ledger = runtime.ledger
+        records = ledger.dead_letters()
+        if args.action == "list":
+            if args.json:
+                print(json.dumps(records, indent=2))
+                return 0
+            print(f"{len(records)} dead-letter records")
+            for n, r in enumerate(records, 1):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.get("t", 0)))
+                print(
+                    f"{n:>4}  {when}  {r.get('stage', '?'):<8} {r.get('story_id', '?')}  "
+                    f"attempts {r.get('attempts', '?')}  {str(r.get('error', ''))[:100]}"
+                )
+            return 0
+        if args.action == "purge":
+            print(f"purged {ledger.purge_dead_letters()} records")
+            return 0
+        chosen = range(len(records)) if args.which == "all" else [int(args.which) - 1] if args.which else []
+        if not chosen or any(not 0 <= n < len(records) for n in chosen):
+            raise SystemExit(
+                f"wirewatch dead-letter {args.action}: give a record number (1..{len(records)})"
+                + (" or 'all'" if args.action == "replay" else "")
+            )
+        if args.action == "show":
+            print(json.dumps(records[chosen[0]], indent=2, ensure_ascii=False))
+            return 0
+        from workers.tasks import replay_dead_letter
+
+        replayed = 0
+        for n in sorted(chosen, reverse=True):  # from the end, so positions stay valid
+            record = ledger.take_dead_letter(n)
+            if record is not None:
+                replay_dead_letter(record)
+                ledger.record(record["story_id"], record.get("stage", "?"), "replayed", "from the dead-letter record")
+                replayed += 1
+        print(f"replayed {replayed} records")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from workers.api import Api, make_server
 
@@ -568,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="start the job and return its id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_reprocess)
+
+    p = sub.add_parser("dead-letter", help="work that kept failing: list, show N, replay N|all, purge")
+    p.add_argument("action", choices=("list", "show", "replay", "purge"))
+    p.add_argument("which", nargs="?", help="record number (from list), or 'all' for replay")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dead_letter)
 
     p = sub.add_parser("story", help="show one stored story")
     p.add_argument("story_id")

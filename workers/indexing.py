@@ -120,6 +120,7 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                         )
                     else:
                         ledger.record(sid, "index", "ok", f"indexed as {sid}")
+                    ledger.settle(sid)
                 written += len(docs)
                 log.info("bulk wrote %d documents (%d failed)", len(docs), len(errors))
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 FLUSH_INDEX_EVERY_S = 5.0
+RECONCILE_EVERY_S = 60.0
 
 
 def beat_schedule(dispatch_every_s: float) -> dict[str, dict[str, Any]]:
@@ -19,6 +20,11 @@ def beat_schedule(dispatch_every_s: float) -> dict[str, dict[str, Any]]:
             "task": "wirewatch.dispatch_polls",
             "schedule": dispatch_every_s,
             "options": {"expires": dispatch_every_s},
+        },
+        "put stuck stories back in their chain": {
+            "task": "wirewatch.reconcile",
+            "schedule": RECONCILE_EVERY_S,
+            "options": {"expires": RECONCILE_EVERY_S},
         },
         "flush pending index writes": {
             "task": "wirewatch.flush_index",

@@ -41,6 +41,8 @@ class Settings:
     stage_ttl_s: int = 7 * 86400
     dedupe_window_s: int = 7 * 86400
     task_max_retries: int = 5
+    visibility_timeout_s: int = 3600  # an unacknowledged message is redelivered after this
+    stuck_after_s: float = 900.0  # a story this long between two stages is put back in its chain
     # Fetching.
     user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
     connect_timeout_s: float = 5.0

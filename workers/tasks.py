@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -11,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 from celery import Task, chain
 from celery.exceptions import Ignore, Retry
 
@@ -39,16 +41,27 @@ def backoff_s(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
+CHAIN = ("fetch", "clean", "dedupe", "extract", "index")
+
+
 def story_chain(entry: FeedEntry) -> Any:
     """The one place the chain of a story is built."""
-    ref = {"story_id": entry.story_id}
-    return chain(
-        fetch_article.si(entry.to_json()),
-        clean_story.si(ref),
-        dedupe_story.si(ref),
-        extract_story.si(ref),
-        index_story.si(ref),
-    )
+    return chain_from("fetch", entry.story_id, entry)
+
+
+def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None) -> Any:
+    """The rest of a story's chain from ``stage`` on (replays and the reconciler start mid-way)."""
+    ref = {"story_id": story_id}
+    tasks = {"clean": clean_story, "dedupe": dedupe_story, "extract": extract_story, "index": index_story}
+    steps = []
+    for name in CHAIN[CHAIN.index(stage) :]:
+        if name == "fetch":
+            if entry is None:
+                raise PermanentError(f"story {story_id}: no feed entry to fetch from")
+            steps.append(fetch_article.si(entry.to_json()))
+        else:
+            steps.append(tasks[name].si(ref))
+    return chain(*steps)
 
 
 def _run_stage(
@@ -58,17 +71,22 @@ def _run_stage(
     ledger = current().ledger
     extra = {"story_id": story_id, "stage": stage, "task_id": task.request.id}
     try:
-        detail = work()
+        try:
+            detail = work()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise TransientError(f"redis: {exc}") from exc
     except HostBusy as exc:
         # Waiting for a polite moment is not a failure: no retry is spent on it.
         raise task.retry(exc=exc, countdown=(exc.retry_after or 1.0) + random.uniform(0, 1), max_retries=None) from exc
     except DropStory as exc:
         ledger.record(story_id, stage, exc.reason, str(exc))
+        ledger.settle(story_id)
         log.info("dropped: %s", exc, extra={**extra, "outcome": exc.reason})
         raise Ignore() from exc
     except TransientError as exc:
         if task.request.retries < current().settings.task_max_retries:
-            ledger.record(story_id, stage, "retrying", str(exc), attempt=task.request.retries + 1)
+            with contextlib.suppress(redis.RedisError):  # the retry matters more than its record
+                ledger.record(story_id, stage, "retrying", str(exc), attempt=task.request.retries + 1)
             log.warning("transient failure, will retry: %s", exc, extra={**extra, "outcome": "retrying"})
             raise task.retry(exc=exc, countdown=backoff_s(task.request.retries, exc.retry_after)) from exc
         _dead_letter(task, stage, story_id, exc)
@@ -80,6 +98,7 @@ def _run_stage(
         raise Ignore() from exc
     if record_ok:
         ledger.record(story_id, stage, "ok", detail)
+        ledger.in_flight(story_id, stage)  # (the index stage is settled by the bulk writer instead)
     log.info("%s done: %s", stage, detail, extra={**extra, "outcome": "ok"})
     return {"story_id": story_id}
 
@@ -87,6 +106,7 @@ def _run_stage(
 def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
     reason = exc.reason if isinstance(exc, StageError) else type(exc).__name__
     current().ledger.record(story_id, stage, "failed", f"{reason}: {exc}")
+    current().ledger.settle(story_id)
     current().ledger.dead_letter(
         {
             "t": time.time(),
@@ -175,6 +195,8 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
             continue
         outcome = "queued" if seen == "new" else "revision"
         rt.ledger.record(entry.story_id, "poll", outcome, entry.url, feed=feed_url)
+        rt.stages.save("entry", entry.story_id, entry.to_json())
+        rt.ledger.in_flight(entry.story_id, "poll")
         story_chain(entry).apply_async()
         new += seen == "new"
         revised += seen == "changed"
@@ -349,6 +371,56 @@ def flush_index(self: Task) -> int:
     except TransientError as exc:
         log.warning("bulk indexing deferred: %s", exc)
         return 0
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+RECONCILE_MAX_ATTEMPTS = 3
+
+
+@app.task(name="wirewatch.reconcile", bind=True, acks_late=True)
+def reconcile(self: Task) -> int:
+    """Put stories stuck between stages (a lost message, a dead worker) back in their chain."""
+    rt = current()
+    requeued = 0
+    for story_id, last_stage, attempts in rt.ledger.stuck(time.time() - rt.settings.stuck_after_s):
+        following = "fetch" if last_stage == "poll" else CHAIN[min(CHAIN.index(last_stage) + 1, len(CHAIN) - 1)]
+        if attempts >= RECONCILE_MAX_ATTEMPTS:
+            rt.ledger.record(story_id, following, "failed", f"stuck after {attempts} restarts")
+            rt.ledger.dead_letter(
+                {
+                    "t": time.time(),
+                    "task": "wirewatch.reconcile",
+                    "stage": following,
+                    "story_id": story_id,
+                    "error": "stuck between stages",
+                    "attempts": attempts,
+                    "args": [{"story_id": story_id}],
+                }
+            )
+            rt.ledger.settle(story_id)
+            continue
+        try:
+            entry = FeedEntry.from_json(rt.stages.load("entry", story_id)) if following == "fetch" else None
+            chain_from(following, story_id, entry).apply_async()
+        except PermanentError as exc:
+            rt.ledger.record(story_id, following, "failed", str(exc))
+            rt.ledger.settle(story_id)
+            continue
+        rt.ledger.record(story_id, following, "requeued", f"stuck after {last_stage}; restart {attempts + 1}")
+        rt.ledger.in_flight(story_id, last_stage, restarted=True)
+        requeued += 1
+    return requeued
+
+
+def replay_dead_letter(record: dict[str, Any]) -> None:
+    """Start a dead-lettered story again at the stage that failed."""
+    stage = record.get("stage", "fetch")
+    args = record.get("args") or [{}]
+    if stage == "fetch" and "url" in args[0]:
+        story_chain(FeedEntry.from_json(args[0])).apply_async()
+    else:
+        chain_from(stage if stage in CHAIN else "fetch", record["story_id"]).apply_async()
 
 
 # --- reprocessing ----------------------------------------------------------------------------

@@ -263,6 +263,50 @@ class RedisEntryLedger:
     def dead_letters(self) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self._r.lrange(f"{KEY}dead-letter", 0, -1)]
 
+    def take_dead_letter(self, position: int) -> dict[str, Any] | None:
+        """Remove and return the dead-letter record at ``position`` (0-based), if still there."""
+        raw = self._r.lindex(f"{KEY}dead-letter", position)
+        if raw is None:
+            return None
+        removed = self._r.lrem(f"{KEY}dead-letter", 1, raw)
+        return json.loads(raw) if removed else None
+
+    def purge_dead_letters(self) -> int:
+        count = int(self._r.llen(f"{KEY}dead-letter"))
+        self._r.delete(f"{KEY}dead-letter")
+        return count
+
+    # --- stories between stages: what the reconciler watches ------------------------------------
+
+    def in_flight(self, story_id: str, stage: str, restarted: bool = False) -> None:
+        """The story finished ``stage`` now and is on its way to the next one."""
+        pipe = self._r.pipeline()
+        pipe.zadd(f"{KEY}inflight", {story_id: time.time()})
+        pipe.hset(f"{KEY}inflight:stage", story_id, stage)
+        if restarted:
+            pipe.hincrby(f"{KEY}inflight:restarts", story_id, 1)
+        pipe.execute()
+
+    def settle(self, story_id: str) -> None:
+        """The story reached its end: indexed, dropped on purpose, or dead-lettered."""
+        pipe = self._r.pipeline()
+        pipe.zrem(f"{KEY}inflight", story_id)
+        pipe.hdel(f"{KEY}inflight:stage", story_id)
+        pipe.hdel(f"{KEY}inflight:restarts", story_id)
+        pipe.execute()
+
+    def stuck(self, before: float, limit: int = 200) -> list[tuple[str, str, int]]:
+        """Stories whose last stage ended before ``before``: (story id, last stage, restarts so far)."""
+        ids = [i.decode() for i in self._r.zrangebyscore(f"{KEY}inflight", "-inf", before, start=0, num=limit)]
+        if not ids:
+            return []
+        stages = self._r.hmget(f"{KEY}inflight:stage", ids)
+        restarts = self._r.hmget(f"{KEY}inflight:restarts", ids)
+        return [(i, (st or b"poll").decode(), int(r or 0)) for i, st, r in zip(ids, stages, restarts, strict=True)]
+
+    def in_flight_count(self) -> int:
+        return int(self._r.zcard(f"{KEY}inflight"))
+
 
 _HOST_GATE_LUA = """
 local now, lease, gap, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
