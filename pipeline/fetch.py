@@ -50,16 +50,19 @@ FEED_TYPES = ("xml", "rss", "atom", "text/plain", "text/html", "octet-stream")
 
 def canonical_url(url: str, base: str | None = None) -> str:
     """The form of a URL that identifies a story: absolute, lower-case host, no fragment or tracking."""
-    if base:
-        url = urljoin(base, url.strip())
-    parts = urlsplit(url.strip())
+    try:
+        if base:
+            url = urljoin(base, url.strip())
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:  # a malformed IPv6 host or port
+        raise BadContent(f"malformed URL {url[:200]!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise BadContent(f"not an http(s) URL: {url!r}")
+        raise BadContent(f"not an http(s) URL: {url[:200]!r}")
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
-        raise BadContent(f"URL has no host: {url!r}")
-    port = parts.port
+        raise BadContent(f"URL has no host: {url[:200]!r}")
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
     query = [
         (k, v)
