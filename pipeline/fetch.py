@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ TRACKING_PREFIXES = ("utm_", "at_", "pk_", "itm_", "vero_", "oly_", "__twitter")
 
 ARTICLE_TYPES = ("text/html", "application/xhtml+xml")
 MAX_FEED_BYTES = 8 * 1024 * 1024
+MAX_TITLE_CHARS = 1000
+_INTERNAL_DTD = re.compile(rb"<!DOCTYPE[^>\[]*\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
 FEED_TYPES = ("xml", "rss", "atom", "text/plain", "text/html", "octet-stream")
 
 
@@ -103,17 +106,23 @@ def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed
         raise BadContent("empty feed body")
     if len(body) > MAX_FEED_BYTES:
         raise BadContent(f"feed of {len(body)} bytes is over the {MAX_FEED_BYTES}-byte limit")
+    # Entities declared in the feed itself can multiply its size (quadratic blow-up, billion laughs):
+    # no feed needs them, so the internal DTD subset goes before parsing.
+    body = _INTERNAL_DTD.sub(b"", body, count=1)
     headers = {"content-type": content_type} if content_type else {}
     # feedparser fetches when handed a string that looks like a URL or path; bytes it only parses.
     parsed = feedparser.parse(body, resolve_relative_uris=False, sanitize_html=True, response_headers=headers)
-    if not parsed.entries and parsed.get("bozo") and content_type.startswith("text/html"):
-        raise BadContent(f"an HTML page where a feed should be (content type {content_type})")
-    if not parsed.entries and parsed.get("bozo") and not parsed.feed:
-        raise BadContent(f"not a feed: {parsed.get('bozo_exception')!r}")
+    error = parsed.get("bozo_exception")
+    # A declared charset overridden by the real one is not damage; anything else the parser met is.
+    damaged = bool(parsed.get("bozo")) and type(error).__name__ != "CharacterEncodingOverride"
+    if not parsed.entries and damaged:
+        if content_type.startswith("text/html"):
+            raise BadContent(f"an HTML page where a feed should be (content type {content_type})")
+        raise BadContent(f"malformed feed with no usable entry: {error}")
     if not parsed.entries and not parsed.feed.get("title") and parsed.version == "":
         raise BadContent("not a feed: no RSS or Atom root element")
     entries: list[FeedEntry] = []
-    problems: list[str] = []
+    problems: list[str] = [f"parse error, entries recovered: {error}"] if damaged else []
     seen: set[str] = set()
     for raw in parsed.entries:
         link = raw.get("link") or ""
@@ -137,12 +146,14 @@ def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed
                 story_id=sid,
                 url=url,
                 feed_url=feed_url,
-                title=str(raw.get("title", "")).strip(),
+                title=str(raw.get("title", "")).strip()[:MAX_TITLE_CHARS],
                 summary=str(raw.get("summary", "")).strip()[:2000],
                 published=_entry_time(raw),
-                guid=str(guid),
+                guid=str(guid)[:MAX_TITLE_CHARS],
             )
         )
+    if not entries and damaged:
+        raise BadContent(f"malformed feed with no usable entry: {error}")
     return ParsedFeed(str(parsed.feed.get("title", "")), tuple(entries), tuple(problems))
 
 

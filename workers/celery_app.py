@@ -44,11 +44,15 @@ def create_app(runtime: Runtime) -> Celery:
 
 
 def _broker_tls(settings: Settings) -> dict[str, Any] | None:
-    if not (settings.redis_url.startswith("rediss://") and settings.redis_ca_certs):
+    """TLS for a rediss:// broker, always verified: against the CA file if given, else the system's."""
+    if not settings.redis_url.startswith("rediss://"):
         return None
     import ssl
 
-    return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": settings.redis_ca_certs}
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if settings.redis_ca_certs:
+        options["ssl_ca_certs"] = settings.redis_ca_certs
+    return options
 
 
 @setup_logging.connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -167,14 +168,19 @@ class WorkerSet:
         return all(p.poll() is None for p in self.processes)
 
     def stop(self, timeout_s: float = 20.0) -> None:
+        """A warm shutdown: SIGTERM to each main process, so running tasks finish; then the group is killed."""
         for proc in self.processes:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)  # a warm shutdown: running tasks finish
+                proc.terminate()
         deadline = time.monotonic() + timeout_s
         for proc in self.processes:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            # Whatever is left of the group (pool children of a main that did not finish) goes now.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
         self.processes.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,14 +122,21 @@ class Settings:
 SECRETS = frozenset({"elasticsearch_password", "elasticsearch_api_key", "elasticsearch_read_password"})
 
 
+_SECRET_PARAM = re.compile(r"([?&](?:password|passwd|pass|pwd|api_key|apikey|token|secret)=)[^&#]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """A URL with any user:password part masked."""
+    """A URL with any user:password part and password-like query parameters masked."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
     netloc, slash, path = rest.partition("/")
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
+    if "?" in netloc:  # a query straight after the host: redis://h:6379?password=x
+        host, _, query = netloc.partition("?")
+        netloc = host + _SECRET_PARAM.sub(r"\1***", "?" + query)
+    path = _SECRET_PARAM.sub(r"\1***", path)
     return f"{scheme}://{netloc}{slash}{path}"
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from elastic_transport import TlsError
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from pipeline.errors import PermanentError, TransientError
@@ -38,6 +39,9 @@ def _translate(exc: Exception, what: str) -> Exception:
         if exc.meta.status in RETRYABLE:
             return TransientError(f"{what}: Elasticsearch answered {exc.meta.status}")
         return PermanentError(f"{what}: Elasticsearch answered {exc.meta.status}: {exc.message}")
+    if isinstance(exc, TlsError):
+        # A certificate that does not verify will not verify on the next try either.
+        return PermanentError(f"{what}: TLS failed: {exc}")
     return TransientError(f"{what}: {exc}")
 
 
@@ -55,11 +59,22 @@ class ElasticsearchIndex:
     # --- set-up -------------------------------------------------------------------------------
 
     def has_english_analyzer(self) -> bool:
-        """The official image has it; some builds (the integ-test zip) ship without it."""
+        """The official image has it; some builds (the integ-test zip) ship without it.
+
+        Asked of an existing version where there is one: a writer with index privileges only may not
+        call the cluster-level ``_analyze``, and a refusal must not pass for "no analyzer".
+        """
         try:
-            self._es.indices.analyze(analyzer="english", text="running")
-            return True
+            existing = sorted(self._es.indices.get(index=f"{self.prefix}-v*", ignore_unavailable=True).body)
         except ApiError:
+            existing = []
+        try:
+            self._es.indices.analyze(index=existing[-1] if existing else None, analyzer="english", text="running")
+            return True
+        except ApiError as exc:
+            if exc.meta.status in (401, 403):
+                log.warning("cannot ask Elasticsearch for the english analyzer (%s); leaving it out",
+                            exc.meta.status)
             return False
 
     def template_body(self, english: bool) -> dict[str, Any]:
@@ -303,6 +318,8 @@ class ElasticsearchIndex:
             found = self._es.search(index=self.read_alias, query={"ids": {"values": [story_id]}}, size=1)
         except NotFoundError:
             return None
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, f"reading {story_id}") from exc
         hits = found["hits"]["hits"]
         return copy.deepcopy(hits[0]["_source"]) if hits else None
 
@@ -311,15 +328,18 @@ class ElasticsearchIndex:
         found: set[str] = set()
         for i in range(0, len(ids), 1000):
             chunk = ids[i : i + 1000]
-            resp = self._es.search(
-                index=self.read_alias, query={"ids": {"values": chunk}}, size=len(chunk), source=False
-            )
+            try:
+                resp = self._es.search(
+                    index=self.read_alias, query={"ids": {"values": chunk}}, size=len(chunk), source=False
+                )
+            except (ApiError, TransportError) as exc:
+                raise _translate(exc, "looking up stories") from exc
             found.update(h["_id"] for h in resp["hits"]["hits"])
         return found
 
     def search(self, query: SearchQuery) -> SearchResult:
-        body = search_request(query, english=self._has_english_fields())
         try:
+            body = search_request(query, english=self._has_english_fields())
             response = self._es.search(index=self.read_alias, **body)
         except (ApiError, TransportError) as exc:
             raise _translate(exc, "searching") from exc
@@ -343,4 +363,7 @@ class ElasticsearchIndex:
         return claims_result(response.body)
 
     def count(self) -> int:
-        return int(self._es.count(index=self.read_alias)["count"])
+        try:
+            return int(self._es.count(index=self.read_alias)["count"])
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "counting") from exc

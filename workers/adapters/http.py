@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from pipeline.errors import BlockedAddress, PermanentError, TooLarge, TransientError
+from pipeline.errors import BadContent, BlockedAddress, PermanentError, TooLarge, TransientError
 from pipeline.ports import HttpResponse
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -41,6 +43,47 @@ def address_allowed(ip: str) -> bool:
     return addr.is_global and not addr.is_multicast
 
 
+_deadline = threading.local()  # the monotonic time the current request must finish by
+
+
+def _left(timeout: float | None) -> float:
+    """The socket timeout for the next step: never past the request's overall deadline."""
+    deadline = getattr(_deadline, "at", None)
+    if deadline is None:
+        return timeout if timeout is not None else 30.0
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("total time limit exceeded")
+    return min(timeout, left) if timeout is not None else left
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write stops at the request's total deadline.
+
+    A read timeout alone lets a server that sends one byte (of headers or body) per second hold a
+    worker for as long as it likes.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class PinnedBackend(httpcore.SyncBackend):
     """Resolves a host once, checks every address, and connects to a checked one.
 
@@ -61,7 +104,7 @@ class PinnedBackend(httpcore.SyncBackend):
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
         if host.lower() in self._allow:
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+            return DeadlineStream(super().connect_tcp(host, port, _left(timeout), local_address, socket_options))
         try:
             infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
@@ -70,7 +113,7 @@ class PinnedBackend(httpcore.SyncBackend):
         for ip in addresses:
             if ip not in self._allow and not address_allowed(ip):
                 raise BlockedAddress(f"{host} resolves to non-public address {ip}")
-        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        return DeadlineStream(super().connect_tcp(addresses[0], port, _left(timeout), local_address, socket_options))
 
 
 class GuardedHttpClient:
@@ -131,6 +174,13 @@ class GuardedHttpClient:
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
         deadline = time.monotonic() + self._total
+        _deadline.at = deadline
+        try:
+            return self._get(url, headers, deadline)
+        finally:
+            _deadline.at = None
+
+    def _get(self, url: str, headers: Mapping[str, str] | None, deadline: float) -> HttpResponse:
         current = url
         for _hop in range(self._max_redirects + 1):
             self.check_url(current)
@@ -143,6 +193,8 @@ class GuardedHttpClient:
                     status = resp.status_code
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
             except httpx.TimeoutException as exc:
+                if time.monotonic() >= deadline - 0.05:
+                    raise TransientError(f"total time limit of {self._total}s exceeded fetching {current}") from exc
                 raise TransientError(f"timeout fetching {current}: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
                 raise TransientError(f"network error fetching {current}: {exc}") from exc
@@ -158,22 +210,52 @@ class GuardedHttpClient:
         raise PermanentError(f"more than {self._max_redirects} redirects starting at {url}")
 
     def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
+        """The body, decompressed by us with a hard cap: no more than the cap is ever inflated."""
+        encodings = [e.strip().lower() for e in resp.headers.get("content-encoding", "").split(",") if e.strip()]
+        encodings = [e for e in encodings if e != "identity"]
+        if len(encodings) > 1:
+            raise BadContent(f"more than one content encoding ({', '.join(encodings)}) is refused")
         declared = resp.headers.get("content-length")
-        if (
-            declared
-            and declared.isdigit()
-            and int(declared) > self._max_body
-            and not resp.headers.get("content-encoding")
-        ):
+        if declared and declared.isdigit() and int(declared) > self._max_body and not encodings:
             raise TooLarge(f"declared {declared} bytes, cap is {self._max_body}")
+        inflater = _inflater(encodings[0]) if encodings else None
         chunks: list[bytes] = []
         size = 0
-        # iter_bytes yields decompressed data, so the cap holds against gzip and deflate bombs.
-        for chunk in resp.iter_bytes():
-            size += len(chunk)
-            if size > self._max_body:
-                raise TooLarge(f"body exceeds {self._max_body} bytes after decompression")
+        for raw in resp.iter_raw():
             if time.monotonic() > deadline:
                 raise TransientError(f"total time limit of {self._total}s exceeded")
-            chunks.append(chunk)
+            data = inflater.feed(raw, self._max_body - size + 1) if inflater else raw
+            size += len(data)
+            if size > self._max_body:
+                raise TooLarge(f"body exceeds {self._max_body} bytes after decompression")
+            chunks.append(data)
         return b"".join(chunks)
+
+
+class _Inflater:
+    """zlib decompression that never produces more than asked for (gzip and deflate bombs)."""
+
+    def __init__(self, wbits: int) -> None:
+        self._d = zlib.decompressobj(wbits)
+        self._raw_deflate = wbits == zlib.MAX_WBITS  # some servers send raw deflate for "deflate"
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        try:
+            out = self._d.decompress(data, limit)
+        except zlib.error:
+            if not self._raw_deflate:
+                raise PermanentError("corrupt compressed body") from None
+            self._d, self._raw_deflate = zlib.decompressobj(-zlib.MAX_WBITS), False
+            out = self._d.decompress(data, limit)
+        # Input left over means the output hit the limit: the caller's cap check refuses the body.
+        if self._d.unconsumed_tail:
+            return out + b"\0"
+        return out
+
+
+def _inflater(encoding: str) -> _Inflater:
+    if encoding in ("gzip", "x-gzip"):
+        return _Inflater(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return _Inflater(zlib.MAX_WBITS)
+    raise BadContent(f"content encoding {encoding!r} is not supported")
