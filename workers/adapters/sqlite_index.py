@@ -147,16 +147,7 @@ class SqliteIndex:
             for statement in SCHEMA.split(";"):  # not executescript: it would commit half-way
                 if statement.strip():
                     db.execute(statement)
-            failed = {}
-            for doc in docs:
-                db.execute("SAVEPOINT one")
-                try:
-                    self._write(db, doc)
-                    db.execute("RELEASE one")
-                except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
-                    db.execute("ROLLBACK TO one")
-                    db.execute("RELEASE one")
-                    failed[str(doc.get("story_id"))] = str(exc)
+            failed = self._write_each(db, docs)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -181,22 +172,27 @@ class SqliteIndex:
     def put_many(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         """Write in one transaction; a document that fails is rolled back alone and reported."""
         db = self._db()
-        failed: dict[str, str] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
-            for doc in docs:
-                db.execute("SAVEPOINT one")
-                try:
-                    self._write(db, doc)
-                    db.execute("RELEASE one")
-                except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
-                    db.execute("ROLLBACK TO one")
-                    db.execute("RELEASE one")
-                    failed[str(doc.get("story_id"))] = f"{type(exc).__name__}: {exc}"
+            failed = self._write_each(db, docs)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return failed
+
+    def _write_each(self, db: sqlite3.Connection, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """Write documents inside the open transaction; one that fails is rolled back alone and reported."""
+        failed: dict[str, str] = {}
+        for doc in docs:
+            db.execute("SAVEPOINT one")
+            try:
+                self._write(db, doc)
+                db.execute("RELEASE one")
+            except (KeyError, TypeError, ValueError, sqlite3.IntegrityError) as exc:
+                db.execute("ROLLBACK TO one")
+                db.execute("RELEASE one")
+                failed[str(doc.get("story_id"))] = f"{type(exc).__name__}: {exc}"
         return failed
 
     @staticmethod
