@@ -77,7 +77,12 @@ def _run_stage(
             raise TransientError(f"redis: {exc}") from exc
     except HostBusy as exc:
         # Waiting for a polite moment is not a failure: no retry is spent on it.
-        raise task.retry(exc=exc, countdown=(exc.retry_after or 1.0) + random.uniform(0, 1), max_retries=None) from exc
+        # Celery reads max_retries=None as "the task's default" (3), not "no limit": allow one more each time.
+        raise task.retry(
+            exc=exc,
+            countdown=(exc.retry_after or 1.0) + random.uniform(0, 1),
+            max_retries=task.request.retries + 1,
+        ) from exc
     except DropStory as exc:
         ledger.record(story_id, stage, exc.reason, str(exc))
         ledger.settle(story_id)
@@ -88,7 +93,13 @@ def _run_stage(
             with contextlib.suppress(redis.RedisError):  # the retry matters more than its record
                 ledger.record(story_id, stage, "retrying", str(exc), attempt=task.request.retries + 1)
             log.warning("transient failure, will retry: %s", exc, extra={**extra, "outcome": "retrying"})
-            raise task.retry(exc=exc, countdown=backoff_s(task.request.retries, exc.retry_after)) from exc
+            # The limit is ours: without it Celery applies its default of 3, re-raises the error, and
+            # the failed message is rejected without requeue (dropped), with no dead-letter record.
+            raise task.retry(
+                exc=exc,
+                countdown=backoff_s(task.request.retries, exc.retry_after),
+                max_retries=current().settings.task_max_retries,
+            ) from exc
         _dead_letter(task, stage, story_id, exc)
         raise Ignore() from exc
     except (Ignore, Retry):
@@ -201,11 +212,14 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         new += seen == "new"
         revised += seen == "changed"
     last_success = float(state["last_success"]) if state.get("last_success") else None
-    rate = (
-        items_per_day(float(state["items_per_day"]) if state.get("items_per_day") else None, new, now - last_success)
-        if last_success
-        else None
+    # Until a rate is known, start from the pace the configured interval implies: one empty poll soon
+    # after the first lengthens the interval a step; it must not send the feed to the maximum at once.
+    previous_rate = (
+        float(state["items_per_day"])
+        if state.get("items_per_day")
+        else 86400.0 / (_configured(state) * rt.poll_policy.polls_per_item)
     )
+    rate = items_per_day(previous_rate, new, now - last_success) if last_success else None
     delay = next_interval(rt.poll_policy, _configured(state), 0, rate, random.Random())
     rt.feed_state.incr(feed_url, "entries_seen", new)
     rt.feed_state.update(
@@ -296,7 +310,14 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
         previous = _stage_or_none("dedupe", story.story_id)
         result = dedupe(story, rt.dedupe_state, rt.dedupe_options)
-        if result.match == "revision" and previous is not None and previous.get("text_hash") == result.text_hash:
+        # A redelivered dedupe (its worker died after saving) finds its own result too: only a story that
+        # reached the index on an earlier trip has nothing new to carry.
+        if (
+            result.match == "revision"
+            and previous is not None
+            and previous.get("text_hash") == result.text_hash
+            and _indexed_before(story.story_id)
+        ):
             raise DropStory("unchanged", "the entry changed in its feed but the article text did not")
         wire = detect_wire(story.credit, story.credit_lines, story.text, rt.wire_rules)
         changes = None
@@ -318,6 +339,10 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         return f"{result.match} copy of {result.cluster_id} (similarity {result.similarity})"
 
     return _run_stage(self, "dedupe", ref["story_id"], work)
+
+
+def _indexed_before(story_id: str) -> bool:
+    return any(e.get("stage") == "index" and e.get("outcome") == "ok" for e in current().ledger.trace(story_id))
 
 
 def _stage_or_none(stage: str, story_id: str) -> dict[str, Any] | None:
@@ -355,7 +380,12 @@ def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
             indexed_at=utc_now(),
         )
         rt.index_queue.push(doc)
-        written = flush(rt.index_queue, rt.index, rt.ledger, rt.batch_limits)
+        try:
+            written = flush(rt.index_queue, rt.index, rt.ledger, rt.batch_limits)
+        except TransientError as exc:
+            # The document is queued in Redis and the periodic flush_index writes it when the index is
+            # back; retrying (and finally dead-lettering) this story would fail a story that is not lost.
+            return f"queued; bulk write deferred: {exc}"
         return f"queued; this worker bulk-wrote {written} documents"
 
     # The flusher records each story's outcome when its batch is written.
@@ -433,7 +463,10 @@ def reprocess(self: Task, job_id: str) -> dict[str, Any]:
     try:
         more = reprocess_jobs.run_batch(rt, job_id)
     except TransientError as exc:
-        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after), max_retries=None) from exc
+        # No limit (Celery reads max_retries=None as its default of 3): allow one more each time.
+        raise self.retry(
+            exc=exc, countdown=backoff_s(self.request.retries, exc.retry_after), max_retries=self.request.retries + 1
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - the job is marked failed with the error; nothing is lost
         reprocess_jobs.ReprocessJobs(rt.redis).update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         log.exception("reprocess %s failed", job_id)
