@@ -26,6 +26,14 @@ from workers.adapters.redis_state import KEY, RedisEntryLedger
 log = logging.getLogger(__name__)
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# Trim written documents only while still holding the lock, and extend it: a flusher whose lock ran
+# out (a slow bulk request) must not remove documents another flusher has not written yet.
+_DROP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[2], tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class BatchLimits:
     max_docs: int = 500
     max_bytes: int = 8 * 1024 * 1024
     linger_s: float = 0.05  # wait this long for company before writing a small batch
-    lock_s: float = 60.0  # a flusher that dies holds the lock no longer than this
+    lock_s: float = 20.0  # a flusher that dies holds the lock no longer than this (renewed per batch)
 
 
 class IndexQueue:
@@ -44,6 +52,7 @@ class IndexQueue:
         self.name = name
         self._lock = f"{name}:lock"
         self._release = client.register_script(_RELEASE)
+        self._drop = client.register_script(_DROP)
 
     def push(self, doc: Mapping[str, Any]) -> None:
         try:
@@ -82,8 +91,9 @@ class IndexQueue:
             size += len(item)
         return batch
 
-    def drop(self, count: int) -> None:
-        self._r.ltrim(self.name, count, -1)
+    def drop(self, count: int, token: str, limits: BatchLimits) -> bool:
+        """Remove the first ``count`` documents (written) if this flusher still holds the lock; renews it."""
+        return bool(self._drop(keys=[self._lock, self.name], args=[token, count, int(limits.lock_s * 1000)]))
 
 
 def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits: BatchLimits) -> int:
@@ -103,7 +113,9 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                 if also and hasattr(index, "put_many_to"):
                     # A rebuild is filling a new version: live stories must be in it too.
                     errors.update(index.put_many_to(also, [d for d in docs if d["story_id"] not in errors]))
-                queue.drop(len(batch))
+                if not queue.drop(len(batch), token, limits):
+                    log.warning("bulk writer lost its lock mid-way; the next writer rewrites this batch")
+                    return written
                 for doc in docs:
                     sid = doc["story_id"]
                     if sid in errors:

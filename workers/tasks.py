@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import time
@@ -201,13 +202,12 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         rt.host_gate.release(host, token)
     new = revised = 0
     for entry in parsed.entries if parsed else ():
-        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s)
+        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
+                                  json.dumps(entry.to_json()), rt.settings.stage_ttl_s)
         if seen == "same":
             continue
         outcome = "queued" if seen == "new" else "revision"
         rt.ledger.record(entry.story_id, "poll", outcome, entry.url, feed=feed_url)
-        rt.stages.save("entry", entry.story_id, entry.to_json())
-        rt.ledger.in_flight(entry.story_id, "poll")
         story_chain(entry).apply_async()
         new += seen == "new"
         revised += seen == "changed"

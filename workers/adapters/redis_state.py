@@ -203,12 +203,19 @@ class RedisDedupeState:
         )
 
 
+# Seen-mark, stored entry and in-flight mark in one step: a worker that dies right after the
+# sighting leaves a story the reconciler can restart, never one marked seen and gone.
 _SIGHTING_LUA = """
 local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-if not old then return 'new' end
-if old ~= ARGV[1] then return 'changed' end
-return 'same'
+local outcome = 'same'
+if not old then outcome = 'new' elseif old ~= ARGV[1] then outcome = 'changed' end
+if outcome ~= 'same' and ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+  redis.call('HSET', KEYS[4], ARGV[6], 'poll')
+end
+return outcome
 """
 
 
@@ -223,12 +230,16 @@ class RedisEntryLedger:
         """True exactly once per story id, however many workers or feeds see it."""
         return bool(self._r.set(f"{KEY}seen:{story_id}", int(time.time()), nx=True))
 
-    def sighting(self, story_id: str, version: str, ttl_s: int) -> str:
+    def sighting(self, story_id: str, version: str, ttl_s: int, entry_json: str = "", stage_ttl_s: int = 0) -> str:
         """``new``, ``changed`` (a revision at the same URL) or ``same``; atomic across workers.
 
-        The record lives as long as the entry keeps appearing in feeds, plus ``ttl_s``.
+        The record lives as long as the entry keeps appearing in feeds, plus ``ttl_s``. With
+        ``entry_json``, a new or changed entry is also stored (the fetch stage's input) and marked in
+        flight, in the same atomic step.
         """
-        result = self._sighting(keys=[f"{KEY}seen:{story_id}"], args=[version, ttl_s])
+        keys = [f"{KEY}seen:{story_id}", f"{KEY}stage:entry:{story_id}", f"{KEY}inflight", f"{KEY}inflight:stage"]
+        result = self._sighting(keys=keys, args=[version, ttl_s, entry_json, stage_ttl_s or ttl_s, time.time(),
+                                                 story_id])
         return result.decode() if isinstance(result, bytes) else str(result)
 
     def claim_canonical(self, canonical_id: str, story_id: str, ttl_s: int) -> str:
