@@ -24,8 +24,10 @@ def create_app(runtime: Runtime) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # A task that dies of an unexpected error (Redis gone mid-way) is not acknowledged: it comes
-        # back after the visibility timeout. Stage errors never get here: _run_stage handles them.
+        # A task that dies of an unexpected error (Redis gone mid-way) is rejected, not acknowledged as
+        # done; Celery does not requeue it, so the story stays "in flight" in the ledger and the
+        # reconciler restarts it from its last finished stage. Stage errors never get here: _run_stage
+        # turns them into a retry, a drop or a dead-letter record.
         task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
         task_default_queue="wirewatch",
