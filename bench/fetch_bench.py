@@ -127,10 +127,9 @@ def run(feeds: int, rounds: int) -> dict[str, Any]:
                 runtime.ledger.sighting(entry.story_id, entry_version(entry), 86400)
         workers = WorkerSet(settings, beat=False, log_dir=data / "logs")
         workers.start()
-        from celery import Celery
+        from workers.sender import task_sender
 
-        sender = Celery("bench", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
-        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+        sender = task_sender(runtime.redis_url)
         results = []
         try:
             time.sleep(6)

@@ -79,10 +79,9 @@ def run(rate: float, seconds: float, es_url: str | None, redis_url: str | None) 
             runtime.stages.save("extract", sid, ext)
             ids.append(sid)
         os.environ.update(settings.to_env())
-        from celery import Celery
+        from workers.sender import task_sender
 
-        sender = Celery("bench", broker=rd.replace("unix://", "redis+socket://"))
-        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+        sender = task_sender(rd)
         workers = WorkerSet(settings, beat=True, log_dir=Path(data) / "logs")
         workers.start()
         try:

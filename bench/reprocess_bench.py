@@ -28,7 +28,6 @@ def _p95(values: list[float]) -> float:
 
 
 def run(stories: int, live_rate: float, live_seconds: float) -> dict[str, Any]:
-    from celery import Celery
     from celery.canvas import chain
 
     from pipeline.index import story_document
@@ -36,6 +35,7 @@ def run(stories: int, live_rate: float, live_seconds: float) -> dict[str, Any]:
     from tests.harness import temporary_prefix
     from workers import reprocess as jobs_module
     from workers.runtime import Runtime
+    from workers.sender import task_sender
     from workers.services import WorkerSet
     from workers.settings import Settings
 
@@ -57,8 +57,7 @@ def run(stories: int, live_rate: float, live_seconds: float) -> dict[str, Any]:
             rt.index.put_many(docs[k : k + 500])
         rt.index.refresh()
         os.environ.update(settings.to_env())
-        sender = Celery("bench", broker=rd)
-        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+        sender = task_sender(rd)
         workers = WorkerSet(settings, beat=True, log_dir=Path(data) / "logs")
         workers.start()
         counter = [10**7]

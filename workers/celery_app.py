@@ -11,6 +11,7 @@ from workers import logs
 from workers.adapters.redis_state import celery_broker_url
 from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule
+from workers.sender import QUEUE, broker_tls
 from workers.settings import Settings
 
 
@@ -30,12 +31,12 @@ def create_app(runtime: Runtime) -> Celery:
         # turns them into a retry, a drop or a dead-letter record.
         task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
-        task_default_queue="wirewatch",
+        task_default_queue=QUEUE,
         # Far above the longest task (a fetch at its total timeout); a message not acknowledged within
         # it (its worker died) is handed to another worker.
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
-        broker_use_ssl=_broker_tls(settings),
+        broker_use_ssl=broker_tls(settings.redis_url, settings.redis_ca_certs),
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=False,
         timezone="UTC",
@@ -43,18 +44,6 @@ def create_app(runtime: Runtime) -> Celery:
         beat_schedule=beat_schedule(settings.dispatch_every_s),
     )
     return app
-
-
-def _broker_tls(settings: Settings) -> dict[str, Any] | None:
-    """TLS for a rediss:// broker, always verified: against the CA file if given, else the system's."""
-    if not settings.redis_url.startswith("rediss://"):
-        return None
-    import ssl
-
-    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
-    if settings.redis_ca_certs:
-        options["ssl_ca_certs"] = settings.redis_ca_certs
-    return options
 
 
 @setup_logging.connect

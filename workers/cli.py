@@ -408,9 +408,8 @@ def _progress_line(p: dict[str, Any]) -> str:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    from celery import Celery
-
     from workers import reprocess as jobs_module
+    from workers.sender import task_sender
 
     settings = _settings()
     runtime = Runtime(settings)
@@ -423,11 +422,9 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
                 return 1
             if args.action == "cancel":
                 jobs_module.cancel(runtime, job_id)
-            sender = Celery("wirewatch-cli", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
-            sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
             if args.action == "resume":
                 jobs.update(job_id, status="running")
-                sender.send_task("wirewatch.reprocess", args=[job_id])
+                task_sender(runtime.redis_url, settings.redis_ca_certs).send_task("wirewatch.reprocess", args=[job_id])
             progress = jobs.progress(job_id)
             print(json.dumps(progress, indent=2) if args.json else _progress_line(progress))
             return 0
@@ -447,9 +444,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             selection=selection, stage=args.stage, rebuild=args.rebuild, batch_size=args.batch_size
         )
         job_id = jobs_module.start_job(runtime, spec)
-        sender = Celery("wirewatch-cli", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
-        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
-        sender.send_task("wirewatch.reprocess", args=[job_id])
+        task_sender(runtime.redis_url, settings.redis_ca_certs).send_task("wirewatch.reprocess", args=[job_id])
         print(
             f"reprocess job {job_id} started: {spec.stage} onwards, "
             f"{'rebuild into a new version' if spec.rebuild else 'in place'}",

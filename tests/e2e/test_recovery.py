@@ -127,7 +127,7 @@ def test_dead_letter_then_replay(world: tuple[Site, Settings, Runtime]) -> None:
 
 
 def test_reconciler_restarts_a_story_whose_message_was_lost(world: tuple[Site, Settings, Runtime]) -> None:
-    from celery import Celery
+    from workers.sender import task_sender
 
     site, settings, runtime = world
     url = f"{site.base}/news/1"
@@ -138,8 +138,7 @@ def test_reconciler_restarts_a_story_whose_message_was_lost(world: tuple[Site, S
     runtime.stages.save("entry", lost.story_id, lost.to_json())
     runtime.ledger.in_flight(lost.story_id, "poll")
     time.sleep(1.5)
-    sender = Celery("t", broker=runtime.redis_url.replace("unix://", "redis+socket://"))
-    sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+    sender = task_sender(runtime.redis_url)
     sender.send_task("wirewatch.reconcile")
     assert _wait(lambda: runtime.index.present([lost.story_id]) == {lost.story_id})
     assert ("fetch", "requeued") in [(e["stage"], e["outcome"]) for e in runtime.ledger.trace(lost.story_id)]

@@ -101,10 +101,9 @@ def test_rebuild_after_gazetteer_change(tmp_path: Path, redis_url: str, es_url: 
         live.update(story_id="f" * 32, title="A live story written during the rebuild", url="http://live.example/")
         runtime.index_queue.push(live)
         flush(runtime.index_queue, index, runtime.ledger, BatchLimits(linger_s=0))
-        from celery import Celery
+        from workers.sender import task_sender
 
-        sender = Celery("t", broker=redis_url)
-        sender.conf.update(task_serializer="json", task_default_queue="wirewatch")
+        sender = task_sender(redis_url)
         sender.send_task("wirewatch.reprocess", args=[job])
         jobs = jobs_module.ReprocessJobs(runtime.redis)
         _wait(lambda: jobs.progress(job)["status"] != "running", 180, "the rebuild")
