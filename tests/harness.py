@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.services import redis_server_binary, wait_for_redis
+from workers.services import redis_server_args, redis_server_binary, wait_for_redis
 
 ES_USER = "wirewatch-es"
 JAVA_HOME_CANDIDATES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-21-openjdk-amd64")
@@ -49,25 +49,7 @@ class RedisProcess:
             raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
         port = free_port()
         directory = Path(tempfile.mkdtemp(prefix="ww-redis-"))
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(directory),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--maxmemory-policy",
-            "noeviction",
-            "--daemonize",
-            "no",
-            "--logfile",
-            "redis.log",
-        ]
+        args = [binary, *redis_server_args(directory, port=port)]
         if password:
             args += ["--requirepass", password]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

