@@ -19,12 +19,6 @@ class TransientError(StageError):
         self.retry_after = retry_after
 
 
-class HostBusy(TransientError):
-    """The host's politeness limits say wait; not a failure of the request."""
-
-    reason = "host_busy"
-
-
 class PermanentError(StageError):
     """Retrying will not help: bad input, a 404, a body too large, a blocked address."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.models import FeedEntry
@@ -56,3 +57,17 @@ def entry_version(entry: FeedEntry) -> str:
     """What makes an entry a new revision when its URL stays the same: title, summary, date."""
     basis = "\x00".join((entry.title, entry.summary, entry.published or ""))
     return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def newest_first(entries: Sequence[FeedEntry], cap: int) -> tuple[list[FeedEntry], list[FeedEntry]]:
+    """Split entries waiting to start into the ``cap`` newest (start now) and the rest (deferred).
+
+    Entries without a date follow the dated ones in feed order; one story id appears once.
+    """
+    unique: dict[str, FeedEntry] = {}
+    for entry in entries:
+        unique.setdefault(entry.story_id, entry)
+    dated = sorted((e for e in unique.values() if e.published), key=lambda e: e.published or "", reverse=True)
+    chosen = dated + [e for e in unique.values() if not e.published]
+    cap = max(0, cap)
+    return chosen[:cap], chosen[cap:]

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_retry, task_revoked, worker_process_init, worker_ready
+from kombu import Queue
 
 from workers import logs
 from workers.adapters.redis_state import celery_broker_url
 from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule
-from workers.sender import QUEUE, broker_tls
+from workers.sender import broker_tls
 from workers.settings import Settings
+from workers.topology import CONTROL, PRIORITY_STEPS, QUEUES, ROUTES
 
 
 def create_app(runtime: Runtime) -> Celery:
@@ -31,13 +33,22 @@ def create_app(runtime: Runtime) -> Celery:
         # turns them into a retry, a drop or a dead-letter record.
         task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
-        # Far above the longest task (a fetch at its total timeout); a message not acknowledged within
-        # it (its worker died) is handed to another worker.
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        # Queues by kind of work (workers/topology.py): each kind of worker consumes its own.
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=CONTROL,
+        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
+        task_create_missing_queues=False,
+        broker_transport_options={
+            # Far above the longest task (a fetch at its total timeout); a message not acknowledged
+            # within it (its worker died) is handed to another worker.
+            "visibility_timeout": settings.visibility_timeout_s,
+            # Depth first inside the process queue: extract before dedupe before clean.
+            "queue_order_strategy": "priority",
+            "priority_steps": PRIORITY_STEPS,
+        },
         broker_connection_retry_on_startup=True,
         broker_use_ssl=broker_tls(settings.redis_url, settings.redis_ca_certs),
-        worker_concurrency=settings.worker_concurrency,
+        worker_concurrency=settings.worker_concurrency or None,
         worker_hijack_root_logger=False,
         timezone="UTC",
         enable_utc=True,
@@ -49,6 +60,35 @@ def create_app(runtime: Runtime) -> Celery:
 @setup_logging.connect
 def _setup_logging(**_kwargs: Any) -> None:
     logs.configure(current().settings.log_level)
+
+
+@worker_process_init.connect
+def _load_models(**_kwargs: Any) -> None:
+    """A process child loads spaCy and the stage options when it starts, not inside its first task."""
+    runtime = current()
+    if runtime.settings.worker_kind in ("process", ""):
+        runtime.preload()
+
+
+@worker_ready.connect
+def _start_dispatcher(**_kwargs: Any) -> None:
+    """A fetch worker hands out frontier work to itself (and to every other fetch worker)."""
+    if current().settings.worker_kind == "fetch":
+        from workers.dispatcher import start_dispatcher
+
+        start_dispatcher(current())
+
+
+@task_revoked.connect
+def _count_expired(request: Any = None, expired: bool = False, **_kwargs: Any) -> None:
+    if expired:
+        name = getattr(request, "task", None) or getattr(request, "name", "")
+        current().redis.hincrby("ww:stats", f"expired:{ROUTES.get(str(name), CONTROL)}", 1)
+
+
+@task_retry.connect
+def _count_retry(**_kwargs: Any) -> None:
+    current().redis.hincrby("ww:stats", "requeued", 1)
 
 
 app = create_app(current())

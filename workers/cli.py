@@ -22,6 +22,7 @@ from workers import kibana
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
+from workers.topology import KIND_NAMES, worker_kinds
 
 
 def _settings() -> Settings:
@@ -61,8 +62,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     with _redis_up(settings):
-        Runtime(settings).index  # noqa: B018 - create the index before workers race to
-        workers = WorkerSet(settings, beat=not args.no_beat)
+        kinds = list(dict.fromkeys(args.only)) if args.only else list(KIND_NAMES)
+        if "index" in kinds or "control" in kinds:
+            Runtime(settings).index  # noqa: B018 - create the index before workers race to
+        workers = WorkerSet(settings, beat=not args.no_beat, kinds=kinds)
+        for name, kind in worker_kinds(fetch_threads=settings.fetch_threads).items():
+            if name in kinds:
+                size = kind.concurrency
+                if name == "process" and settings.worker_concurrency:
+                    size = settings.worker_concurrency
+                queues = ", ".join(kind.queues)
+                print(f"wirewatch: {name} worker ({kind.pool} x{size}, queues {queues}): {kind.what}", file=sys.stderr)
         workers.start()
         try:
             while not stop["now"] and workers.alive():
@@ -555,6 +565,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start workers and beat on the configured (or embedded) services")
     p.add_argument("--no-beat", action="store_true", help="workers only; another process runs beat")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=KIND_NAMES,
+        metavar="KIND",
+        help="run only this kind of worker (control, fetch, process, index); repeat for several. "
+        "Default: all of them, sized for this machine. Beat runs with the control kind",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="serve the sample stories locally and ingest them end to end")

@@ -41,7 +41,10 @@ class BatchLimits:
     max_docs: int = 500
     max_bytes: int = 8 * 1024 * 1024
     linger_s: float = 0.05  # wait this long for company before writing a small batch
-    lock_s: float = 20.0  # a flusher that dies holds the lock no longer than this (renewed per batch)
+    # A flusher that dies (or a lock restored from the AOF after a Redis restart) holds the lock no
+    # longer than this; a live flusher renews it per batch. Writes are fenced by the lock's token
+    # (only the holder may trim the queue), so a lapsed lock costs a rewrite, never a loss.
+    lock_s: float = 5.0
 
 
 class IndexQueue:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,14 @@ from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load
 from pipeline.models import Feed
 from pipeline.polling import PollPolicy
 from pipeline.ports import StoryIndex
+from workers.adapters.batch_line import RedisBatchLine
+from workers.adapters.frontier import RedisFrontier
 from workers.adapters.http import GuardedHttpClient
 from workers.adapters.raw_store import FileRawStore
 from workers.adapters.redis_state import (
     RedisDedupeState,
     RedisEntryLedger,
     RedisFeedState,
-    RedisHostGate,
     RedisStageStore,
     connect,
 )
@@ -106,8 +108,18 @@ class Runtime:
         return BatchLimits()
 
     @functools.cached_property
-    def host_gate(self) -> RedisHostGate:
-        return RedisHostGate(self.redis, self.settings.host_max_concurrency, self.settings.host_min_gap_s)
+    def frontier(self) -> RedisFrontier:
+        s = self.settings
+        return RedisFrontier(self.redis, s.host_max_concurrency, s.host_min_gap_s, lease_s=s.total_timeout_s * 4)
+
+    @functools.cached_property
+    def process_children(self) -> int:
+        return self.settings.worker_concurrency or os.cpu_count() or 1
+
+    @functools.cached_property
+    def extract_line(self) -> RedisBatchLine:
+        """Stories waiting for extraction: one batch task per process child at most."""
+        return RedisBatchLine(self.redis, "extract", self.process_children, self.settings.extract_max_batch)
 
     @functools.cached_property
     def poll_policy(self) -> PollPolicy:
@@ -188,6 +200,10 @@ class Runtime:
         log.info("loading spaCy model %s", self.settings.spacy_model)
         nlp = spacy.load(self.settings.spacy_model, exclude=["lemmatizer"])
         return add_gazetteer(nlp, self.extract_options.gazetteer)
+
+    def preload(self) -> None:
+        """Load what the process stages need (spaCy, rules) now rather than in the first task."""
+        _ = (self.nlp, self.clean_options, self.extract_options, self.dedupe_state, self.stages)
 
     @functools.cached_property
     def feeds(self) -> list[Feed]:

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis
 
 from workers.settings import Settings
+from workers.topology import KIND_NAMES, worker_kinds
 
 log = logging.getLogger(__name__)
 
@@ -106,54 +107,76 @@ class EmbeddedRedis:
 
 @dataclass
 class WorkerSet:
-    """Celery worker and beat processes, started with the given settings as their environment."""
+    """Celery workers by kind (workers/topology.py) and beat, started with the given settings.
+
+    ``kinds`` None starts every kind (the whole system on one machine); beat runs with the control kind.
+    """
 
     settings: Settings
     beat: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: children write to this terminal
+    kinds: Sequence[str] | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    by_kind: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, kind: str = "") -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-        env.update(self.settings.to_env())
+        env.update(replace(self.settings, worker_kind=kind).to_env())
         env.update(self.extra_env)
         return env
 
-    def _celery(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
+    def _celery(self, args: Sequence[str], kind: str, log_name: str) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args]
         if self.log_dir is None:
-            return subprocess.Popen(cmd, env=self._env(), start_new_session=True)
+            return subprocess.Popen(cmd, env=self._env(kind), start_new_session=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{args[0]}.log").open("ab") as log_file:
+        with (self.log_dir / f"{log_name}.log").open("ab") as log_file:
             return subprocess.Popen(
-                cmd, env=self._env(), start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT
+                cmd, env=self._env(kind), start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT
             )
 
     def start(self) -> None:
         data = self.settings.data_dir.resolve()
         data.mkdir(parents=True, exist_ok=True)
-        self.processes.append(
-            self._celery(
+        kinds = worker_kinds(fetch_threads=self.settings.fetch_threads)
+        if self.settings.worker_concurrency:
+            kinds["process"] = replace(kinds["process"], concurrency=self.settings.worker_concurrency)
+        wanted = list(self.kinds) if self.kinds is not None else list(KIND_NAMES)
+        for name in wanted:
+            kind = kinds[name]
+            proc = self._celery(
                 [
                     "worker",
                     "--loglevel",
                     self.settings.log_level,
+                    "--pool",
+                    kind.pool,
                     "--concurrency",
-                    str(self.settings.worker_concurrency),
+                    str(kind.concurrency),
+                    "--queues",
+                    ",".join(kind.queues),
                     "--hostname",
-                    f"wirewatch-{os.getpid()}@%h",
+                    f"{kind.name}-{os.getpid()}@%h",
                     "--without-mingle",
                     "--without-gossip",
-                ]
+                    "--without-heartbeat",
+                ],
+                kind.name,
+                f"worker-{kind.name}",
             )
-        )
-        if self.beat:
+            self.processes.append(proc)
+            self.by_kind[kind.name] = proc
+        if self.beat and "control" in wanted:
             # Beat merges a stored schedule with the configured one; start from the configured one only.
             for old in data.glob("beat-schedule*"):
                 old.unlink()
             self.processes.append(
-                self._celery(["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")])
+                self._celery(
+                    ["beat", "--loglevel", self.settings.log_level, "--schedule", str(data / "beat-schedule")],
+                    "beat",
+                    "beat",
+                )
             )
 
     def alive(self) -> bool:

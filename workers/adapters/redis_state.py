@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -250,6 +251,13 @@ class RedisEntryLedger:
         holder = self._r.get(key)
         return holder.decode() if holder is not None else self.claim_canonical(canonical_id, story_id, ttl_s)
 
+    def seen_versions(self, story_ids: list[str]) -> list[str | None]:
+        """The entry version last started for each story (None: never seen)."""
+        if not story_ids:
+            return []
+        values = self._r.mget([f"{KEY}seen:{sid}" for sid in story_ids])
+        return [v.decode() if v is not None else None for v in values]
+
     def forget(self, story_id: str) -> None:
         self._r.delete(f"{KEY}seen:{story_id}")
 
@@ -319,55 +327,18 @@ class RedisEntryLedger:
         return int(self._r.zcard(f"{KEY}inflight"))
 
 
-_HOST_GATE_LUA = """
-local now, lease, gap, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local wait = 0
-local nextok = tonumber(redis.call('GET', KEYS[2]) or '0')
-if nextok > now then wait = nextok - now end
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local free = tonumber(first[2]) - now
-  if free > wait then wait = free end
-end
-if wait > 0 then return wait end
-redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
-redis.call('PEXPIRE', KEYS[1], lease)
-redis.call('SET', KEYS[2], now + gap, 'PX', math.max(1, gap))
-return 0
-"""
-
-
-class RedisHostGate:
-    """Politeness shared by every worker: at most N requests at once per host, and a gap between them."""
-
-    def __init__(self, client: redis.Redis, max_concurrent: int, min_gap_s: float, lease_s: float = 60.0) -> None:
-        self._r = client
-        self._limit = max_concurrent
-        self._gap_ms = int(min_gap_s * 1000)
-        self._lease_ms = int(lease_s * 1000)
-        self._script = client.register_script(_HOST_GATE_LUA)
-
-    def try_acquire(self, host: str, token: str) -> float:
-        """0 when the request may go now (then ``release``), else seconds to wait."""
-        now_ms = int(time.time() * 1000)
-        wait_ms = int(
-            self._script(
-                keys=[f"{KEY}host:{host}:active", f"{KEY}host:{host}:next"],
-                args=[now_ms, self._lease_ms, self._gap_ms, self._limit, token],
-            )
-        )
-        return wait_ms / 1000.0
-
-    def release(self, host: str, token: str) -> None:
-        self._r.zrem(f"{KEY}host:{host}:active", token)
-
-
 _TAKE_DUE_LUA = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, url in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], url) end
 return due
 """
+
+
+def _published_score(entry_json: str) -> float:
+    try:
+        return datetime.fromisoformat(json.loads(entry_json)["published"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
 
 
 class RedisFeedState:
@@ -420,6 +391,52 @@ class RedisFeedState:
 
     def schedule(self, feed_url: str, at: float) -> None:
         self._r.zadd(f"{KEY}feeds:due", {feed_url: at}, xx=True)
+
+    # --- entries over a poll's cap wait here for the following polls -----------------------------
+
+    def defer(self, feed_url: str, entries: list[tuple[str, str]], limit: int = 20000) -> int:
+        """Keep (story id, entry JSON) pairs for later polls, newest first, at most ``limit`` (the oldest
+        beyond it are dropped and counted); returns how many wait now."""
+        key = f"{KEY}feed:{feed_url}:deferred"
+        pipe = self._r.pipeline()
+        for sid, entry_json in entries:
+            pipe.hset(key + ":entries", sid, entry_json)
+            pipe.zadd(key, {sid: _published_score(entry_json)}, nx=True)
+        pipe.execute()
+        waiting = int(self._r.zcard(key))
+        if waiting > limit:
+            dropped = [d.decode() for d in self._r.zrange(key, 0, waiting - limit - 1)]
+            pipe = self._r.pipeline()
+            pipe.zrem(key, *dropped)
+            pipe.hdel(key + ":entries", *dropped)
+            pipe.hincrby(f"{KEY}feed:{feed_url}", "deferred_dropped", len(dropped))
+            pipe.execute()
+            waiting = limit
+        return waiting
+
+    def deferred(self, feed_url: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` deferred entries, newest first (they stay until ``undefer``)."""
+        key = f"{KEY}feed:{feed_url}:deferred"
+        sids = [s.decode() for s in self._r.zrevrange(key, 0, max(0, limit - 1))]
+        if not sids:
+            return []
+        return [json.loads(raw) for raw in self._r.hmget(key + ":entries", sids) if raw is not None]
+
+    def undefer(self, feed_url: str, story_ids: list[str]) -> None:
+        if story_ids:
+            key = f"{KEY}feed:{feed_url}:deferred"
+            pipe = self._r.pipeline()
+            pipe.zrem(key, *story_ids)
+            pipe.hdel(key + ":entries", *story_ids)
+            pipe.execute()
+
+    def deferred_count(self, feed_url: str) -> int:
+        return int(self._r.zcard(f"{KEY}feed:{feed_url}:deferred"))
+
+    def next_due_any(self) -> float | None:
+        """When the next feed falls due (None: no feeds)."""
+        first = self._r.zrange(f"{KEY}feeds:due", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
 
     def next_due(self, feed_url: str) -> float | None:
         score = self._r.zscore(f"{KEY}feeds:due", feed_url)
