@@ -1,10 +1,11 @@
-"""Feed polling throughput: 2,000 feeds on a local server, 95% answering 304 Not Modified.
+"""Feed polling throughput on the shipped defaults: 2,000 feeds on 1,000 hosts, 95% answering 304.
 
-Real Celery worker processes (concurrency = cores) poll every feed through the dispatcher, with
-conditional GET, the ledger and the schedule in Redis, as in production. Reported: polls per
-second, CPU per poll (the worker processes' user+system time, from /proc), and the feeds one
-worker host keeps on a 5-minute cycle. The local server shares the machine's two cores.
-Usage: python -m bench.fetch_bench [--feeds 2000] [--rounds 3]
+Every kind of worker runs as `wirewatch run` starts it, with the shipped politeness (one request a
+second and two at once per host: each host is a distinct 127.x.y.z address, two feeds each) and the
+frontier handing polls out; conditional GET, the ledger and the schedule in Redis, as in production.
+Reported: polls per second, CPU per poll (all worker processes' user+system time, from /proc), and
+the feeds one machine keeps on a 5-minute cycle. The local server shares the machine's two cores.
+Usage: python -m bench.fetch_bench [--feeds 2000] [--hosts 1000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+
+
+def host_for(i: int, hosts: int) -> str:
+    """Feed i's host: 127.1.x.y, ``hosts`` distinct addresses."""
+    h = i % hosts
+    return f"127.1.{h // 250}.{h % 250 + 1}"
 
 
 def _feed_body(i: int) -> bytes:
@@ -67,14 +74,21 @@ class FeedServer:
             def log_message(self, *args: Any) -> None:
                 return
 
+            def address_string(self) -> str:
+                return str(self.client_address[0])
+
+        class LoopbackOnly(ThreadingHTTPServer):
+            def verify_request(self, request: Any, client_address: Any) -> bool:
+                return str(client_address[0]).startswith("127.")
+
         server = self
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # Every 127.x.y.z address reaches it (each one is a host); nothing else is answered.
+        self.httpd = LoopbackOnly(("0.0.0.0", 0), Handler)  # noqa: S104
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def url(self, host: str) -> str:
+        return f"http://{host}:{self.httpd.server_address[1]}"
 
 
 def _cpu_seconds(root_pid: int) -> float:
@@ -101,7 +115,7 @@ def _cpu_seconds(root_pid: int) -> float:
     return total / tick
 
 
-def run(feeds: int, rounds: int) -> dict[str, Any]:
+def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
     from pipeline.fetch import parse_feed
     from pipeline.polling import entry_version
     from workers.runtime import Runtime
@@ -109,41 +123,38 @@ def run(feeds: int, rounds: int) -> dict[str, Any]:
     from workers.settings import Settings
 
     server = FeedServer(feeds)
+    urls = [f"{server.url(host_for(i, hosts))}/f/{i}" for i in range(feeds)]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         redis_server = EmbeddedRedis(data / "redis")
         redis_server.start()
         feeds_file = data / "feeds.yaml"
-        feeds_file.write_text(json.dumps({"feeds": [{"name": f"f{i}", "url": f"{server.url}/f/{i}",
-                                                     "interval_s": 1} for i in range(feeds)]}))
-        settings = Settings(data_dir=data, feeds_file=str(feeds_file), allow_hosts=("127.0.0.1",),
-                            log_level="WARNING", poll_min_interval_s=3600, poll_max_interval_s=3600,
-                            dispatch_every_s=0.5, host_min_gap_s=0, host_max_concurrency=64,
-                            worker_concurrency=os.cpu_count() or 2)
+        feeds_file.write_text(json.dumps({"feeds": [{"name": f"f{i}", "url": u, "interval_s": 300}
+                                                    for i, u in enumerate(urls)]}))
+        # Shipped defaults but for where the feeds are (and the test hosts allowed).
+        allowed = tuple(sorted({host_for(i, hosts) for i in range(feeds)}))
+        settings = Settings(data_dir=data, feeds_file=str(feeds_file), allow_hosts=allowed, log_level="WARNING")
+        defaults = Settings()
         runtime = Runtime(settings)
         # Every entry already seen: the bench measures polling, not the story chains it would start.
-        for i in range(feeds):
-            for entry in parse_feed(_feed_body(i), f"{server.url}/f/{i}").entries:
+        for i, url in enumerate(urls):
+            for entry in parse_feed(_feed_body(i), url).entries:
                 runtime.ledger.sighting(entry.story_id, entry_version(entry), 86400)
-        workers = WorkerSet(settings, beat=False, log_dir=data / "logs")
+        workers = WorkerSet(settings, log_dir=data / "logs")
         workers.start()
-        from workers.sender import task_sender
-
-        sender = task_sender(runtime.redis_url)
+        roots = [p.pid for p in workers.processes]
         results = []
         try:
-            time.sleep(6)
+            time.sleep(8)
             for round_no in range(rounds + 1):
                 before = server.requests
-                # Make every feed due now and hand them out, as the dispatcher does every few seconds.
-                runtime.redis.zadd("ww:feeds:due", {f"{server.url}/f/{i}": 0 for i in range(feeds)})
-                cpu0, t0, wall0 = _cpu_seconds(workers.processes[0].pid), time.monotonic(), time.time()
-                for _ in range(feeds // 1000 + 1):  # the dispatcher hands out at most 1,000 feeds a call
-                    sender.send_task("wirewatch.dispatch_polls")
+                # Make every feed due now, as if a whole cycle fell due at once, and wake the dispatchers.
+                runtime.redis.zadd("ww:feeds:due", {u: 0 for u in urls})
+                runtime.redis.lpush("ww:fr:wake", "1")
+                cpu0, t0, wall0 = sum(_cpu_seconds(p) for p in roots), time.monotonic(), time.time()
                 deadline = time.monotonic() + 600
                 while server.requests - before < feeds and time.monotonic() < deadline:
                     time.sleep(0.05)
-                urls = [f"{server.url}/f/{i}" for i in range(feeds)]
                 while time.monotonic() < deadline:
                     pipe = runtime.redis.pipeline()
                     for url in urls:
@@ -151,7 +162,7 @@ def run(feeds: int, rounds: int) -> dict[str, Any]:
                     if all(v is not None and float(v) >= wall0 for v in pipe.execute()):
                         break
                     time.sleep(0.1)
-                elapsed, cpu = time.monotonic() - t0, _cpu_seconds(workers.processes[0].pid) - cpu0
+                elapsed, cpu = time.monotonic() - t0, sum(_cpu_seconds(p) for p in roots) - cpu0
                 if round_no == 0:
                     continue  # the first round fetches every body and learns the ETags
                 states = runtime.feed_state.all()
@@ -165,30 +176,36 @@ def run(feeds: int, rounds: int) -> dict[str, Any]:
     polls_per_s = feeds / best["elapsed_s"]
     return {
         "feeds": feeds,
+        "hosts": len(allowed),
+        "host_gap_s": defaults.host_min_gap_s,
+        "host_concurrency": defaults.host_max_concurrency,
         "not_modified_share": round(best["not_modified"] / feeds, 3),
         "polls_per_s": round(polls_per_s, 1),
         "cpu_ms_per_poll": round(best["cpu_s"] * 1000 / feeds, 2),
         "feeds_per_5min": int(polls_per_s * 300),
-        "workers": settings.worker_concurrency,
+        "fetch_threads": defaults.fetch_threads,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    r = run(args.feeds, args.rounds)
+    r = run(args.feeds, args.hosts, args.rounds)
     md = f"""## Fetch: polling {r['feeds']:,} feeds, 95% answering 304
 
-`python -m bench.fetch_bench` — a local server with {r['feeds']:,} RSS feeds (95% support ETags and
-answer 304; 5% always send their body, whose entries are all already seen). One worker host (a Celery
-worker with {r['workers']} processes on this 2-core machine, the local feed server sharing the cores)
-polls every feed through the dispatcher with conditional GET; best of {args.rounds} rounds.
+`python -m bench.fetch_bench` — a local server with {r['feeds']:,} RSS feeds on {r['hosts']:,} hosts (distinct
+127.x.y.z addresses; 95% of feeds support ETags and answer 304, 5% always send their body, whose
+entries are all already seen). Every kind of worker runs as `wirewatch run` starts it on this 2-core
+machine (the feed server sharing the cores), on the shipped defaults: one request per
+{r['host_gap_s']:g} s and {r['host_concurrency']} at once per host, {r['fetch_threads']} fetch threads, polls handed out
+by the per-host frontier. Every feed falls due at once; best of {args.rounds} rounds.
 
-| feeds | answered 304 | polls/s | CPU per poll | feeds on a 5-minute cycle |
-|---|---|---|---|---|
-| {r['feeds']:,} | {r['not_modified_share']:.0%} | **{r['polls_per_s']}** | {r['cpu_ms_per_poll']} ms | **{r['feeds_per_5min']:,}** |
+| feeds | hosts | host gap | answered 304 | polls/s | CPU per poll | feeds on a 5-minute cycle |
+|---|---|---|---|---|---|---|
+| {r['feeds']:,} | {r['hosts']:,} | {r['host_gap_s']:g} s | {r['not_modified_share']:.0%} | **{r['polls_per_s']}** | {r['cpu_ms_per_poll']} ms | **{r['feeds_per_5min']:,}** |
 
 Target: at least 10,000 feeds on a 5-minute cycle from one 2-core machine.
 """

@@ -71,3 +71,39 @@ def newest_first(entries: Sequence[FeedEntry], cap: int) -> tuple[list[FeedEntry
     chosen = dated + [e for e in unique.values() if not e.published]
     cap = max(0, cap)
     return chosen[:cap], chosen[cap:]
+
+
+@dataclass(frozen=True)
+class HostBudget:
+    """What a host's feeds ask of it per minute against what politeness allows (one request a gap)."""
+
+    host: str
+    feeds: int
+    polls_per_min: float
+    fetches_per_min: float
+    budget_per_min: float
+
+    @property
+    def demand_per_min(self) -> float:
+        return self.polls_per_min + self.fetches_per_min
+
+    @property
+    def over_by(self) -> float:
+        """0 within budget, else the share by which demand exceeds it (0.25: 25% over)."""
+        if self.budget_per_min <= 0 or self.demand_per_min <= self.budget_per_min:
+            return 0.0
+        return self.demand_per_min / self.budget_per_min - 1.0
+
+
+def host_budgets(feeds: Sequence[tuple[str, float, float | None]], gap_s: float) -> list[HostBudget]:
+    """Per host, from its feeds' (host, poll interval in s, items per day): polls plus article fetches
+    per minute, and the budget a gap of ``gap_s`` between requests allows. Busiest first."""
+    by_host: dict[str, list[tuple[float, float]]] = {}
+    for host, interval_s, per_day in feeds:
+        by_host.setdefault(host, []).append((60.0 / max(1.0, interval_s), (per_day or 0.0) / 1440.0))
+    budget = 60.0 / gap_s if gap_s > 0 else float("inf")
+    out = [
+        HostBudget(host, len(rows), sum(p for p, _ in rows), sum(f for _, f in rows), budget)
+        for host, rows in by_host.items()
+    ]
+    return sorted(out, key=lambda b: (-b.demand_per_min / (b.budget_per_min or 1.0), b.host))

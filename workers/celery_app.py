@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_retry, task_revoked, worker_process_init, worker_ready
-from kombu import Queue
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_retry,
+    task_revoked,
+    worker_process_init,
+    worker_ready,
+)
 
 from workers import logs
 from workers.adapters.redis_state import celery_broker_url
@@ -14,7 +20,7 @@ from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule
 from workers.sender import broker_tls
 from workers.settings import Settings
-from workers.topology import CONTROL, PRIORITY_STEPS, QUEUES, ROUTES
+from workers.topology import CONTROL, PRIORITY_STEPS, ROUTES, celery_routing
 
 
 def create_app(runtime: Runtime) -> Celery:
@@ -34,10 +40,7 @@ def create_app(runtime: Runtime) -> Celery:
         task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
         # Queues by kind of work (workers/topology.py): each kind of worker consumes its own.
-        task_queues=[Queue(name) for name in QUEUES],
-        task_default_queue=CONTROL,
-        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
-        task_create_missing_queues=False,
+        **celery_routing(),
         broker_transport_options={
             # Far above the longest task (a fetch at its total timeout); a message not acknowledged
             # within it (its worker died) is handed to another worker.
@@ -89,6 +92,11 @@ def _count_expired(request: Any = None, expired: bool = False, **_kwargs: Any) -
 @task_retry.connect
 def _count_retry(**_kwargs: Any) -> None:
     current().redis.hincrby("ww:stats", "requeued", 1)
+
+
+@task_postrun.connect
+def _count_task(sender: Any = None, **_kwargs: Any) -> None:
+    current().redis.hincrby("ww:stats", f"tasks:{ROUTES.get(getattr(sender, 'name', ''), CONTROL)}", 1)
 
 
 app = create_app(current())

@@ -18,7 +18,9 @@ from typing import Any
 
 from pipeline.fetch import story_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
+from pipeline.polling import HostBudget, host_budgets
 from workers import kibana
+from workers.dispatcher import host_of
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
@@ -337,6 +339,11 @@ def cmd_feeds(args: argparse.Namespace) -> int:
                 "next_due": st.get("next_due"),
             }
         )
+    budgets = _host_budgets(runtime, states)
+    for r in rows:
+        b = budgets.get(host_of(r["url"]))
+        r["host"] = host_of(r["url"])
+        r["host_over_budget_pct"] = round(100 * b.over_by, 1) if b else 0.0
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -349,7 +356,27 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         )
         if r["last_error"]:
             print(f"{'':<13} last error: {r['last_error']}")
+    for b in budgets.values():
+        if b.over_by > 0:
+            print(
+                f"host {b.host} is over its politeness budget by {b.over_by:.0%}: its {b.feeds} feeds need "
+                f"{b.demand_per_min:.0f} requests/min ({b.polls_per_min:.0f} polls, {b.fetches_per_min:.0f} "
+                f"articles), one request every {runtime.settings.host_min_gap_s:g} s allows "
+                f"{b.budget_per_min:.0f}; polls of its feeds run late"
+            )
     return 0
+
+
+def _host_budgets(runtime: Runtime, states: dict[str, dict[str, str]]) -> dict[str, HostBudget]:
+    """Each host's demand (polls at each feed's current interval, articles at its rate) against its budget."""
+    rows = []
+    for feed in runtime.feeds:
+        st = states.get(feed.url, {})
+        interval = float(feed.interval_s)
+        if st.get("next_due") and st.get("last_poll"):
+            interval = max(1.0, float(st["next_due"]) - float(st["last_poll"]))
+        rows.append((host_of(feed.url), interval, float(st["items_per_day"]) if st.get("items_per_day") else None))
+    return {b.host: b for b in host_budgets(rows, runtime.settings.host_min_gap_s)}
 
 
 def cmd_feed_check(args: argparse.Namespace) -> int:

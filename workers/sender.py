@@ -11,7 +11,7 @@ from typing import Any
 from celery import Celery
 
 from workers.adapters.redis_state import celery_broker_url
-from workers.topology import CONTROL, PRIORITY_STEPS, ROUTES
+from workers.topology import PRIORITY_STEPS, celery_routing
 
 
 def broker_tls(redis_url: str, ca_certs: str = "") -> dict[str, Any] | None:
@@ -28,8 +28,7 @@ def task_sender(redis_url: str, ca_certs: str = "") -> Celery:
     sender = Celery("wirewatch-sender", broker=celery_broker_url(redis_url))
     sender.conf.update(
         task_serializer="json",
-        task_default_queue=CONTROL,
-        task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
+        **celery_routing(),
         broker_transport_options={"queue_order_strategy": "priority", "priority_steps": PRIORITY_STEPS},
         broker_use_ssl=broker_tls(redis_url, ca_certs),
     )

@@ -89,10 +89,13 @@ def _run_stage(
     ledger = current().ledger
     extra = {"story_id": story_id, "stage": stage, "task_id": task.request.id}
     try:
+        cpu = time.thread_time()
         try:
             detail = work()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise TransientError(f"redis: {exc}") from exc
+        finally:
+            _account(stage, time.thread_time() - cpu)
     except DropStory as exc:
         ledger.record(story_id, stage, exc.reason, str(exc))
         ledger.settle(story_id)
@@ -122,6 +125,15 @@ def _run_stage(
         ledger.in_flight(story_id, stage)  # (the index stage is settled by the bulk writer instead)
     log.info("%s done: %s", stage, detail, extra={**extra, "outcome": "ok"})
     return {"story_id": story_id}
+
+
+def _account(stage: str, cpu_s: float, stories: int = 1) -> None:
+    """CPU seconds spent in each stage (this thread's), for the status view and the benchmarks."""
+    with contextlib.suppress(redis.RedisError):
+        pipe = current().redis.pipeline()
+        pipe.hincrbyfloat("ww:stats", f"cpu:{stage}", round(cpu_s, 6))
+        pipe.hincrby("ww:stats", f"stories:{stage}", stories)
+        pipe.execute()
 
 
 def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception, args: list[Any] | None = None) -> None:
@@ -234,6 +246,11 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         # Entries over the cap are taken on the following polls: come back at the shortest interval.
         delay = min(delay, rt.poll_policy.min_interval_s)
     due = float(state["next_due"]) if state.get("next_due") else None
+    # How late this poll started against its due time, as a share of the interval it was scheduled at.
+    overshoot = None
+    if due and state.get("last_poll"):
+        overshoot = max(0.0, started_at - due) / max(1.0, due - float(state["last_poll"]))
+        overshoot = round(max(overshoot, float(state.get("max_overshoot") or 0.0)), 4)
     rt.feed_state.incr(feed_url, "entries_seen", new)
     rt.feed_state.update(
         feed_url,
@@ -249,8 +266,8 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         next_due=now + delay,
         last_new=now if new else None,
         deferred=deferred,
-        # How late this poll started against its due time (what `wirewatch feeds` reports as lag).
         last_lateness_s=round(max(0.0, started_at - due), 3) if due else None,
+        max_overshoot=overshoot,
     )
     rt.feed_state.schedule(feed_url, now + delay)
     log.info(
@@ -414,6 +431,7 @@ def extract_story(self: Task, ref: dict[str, str]) -> dict[str, Any]:
                 stories[sid] = CleanStory.from_json(rt.stages.load("clean", sid))
             except Exception as exc:  # noqa: BLE001 - recorded against the story, the batch goes on
                 _batch_failure(self, "extract", sid, exc)
+        cpu = time.thread_time()
         try:
             results = list(extract_many(list(stories.values()), rt.nlp, rt.extract_options))
         except Exception:  # noqa: BLE001 - one bad story must not fail the others: go one by one
@@ -427,6 +445,7 @@ def extract_story(self: Task, ref: dict[str, str]) -> dict[str, Any]:
         for result in results:
             if _save_extraction(self, result):
                 done.append(result.story_id)
+        _account("extract", time.thread_time() - cpu, len(stories))
     finally:
         rt.extract_line.finish(token, ids)
     for sid in done:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
+
+from kombu import Exchange, Queue
 
 # Queues. "feeds" and "fetch" are fed by the per-host frontier (workers/frontier.py), never directly.
 CONTROL, FEEDS, FETCH, PROCESS, INDEX = "control", "feeds", "fetch", "process", "index"
@@ -26,6 +29,25 @@ ROUTES: dict[str, str] = {
     "wirewatch.reprocess": PROCESS,
     "wirewatch.index": INDEX,
 }
+
+
+
+def celery_queues() -> list[Queue]:
+    """One direct exchange per queue, routed by the queue's name: a message lands in one queue only."""
+    return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES]
+
+
+def celery_routing() -> dict[str, Any]:
+    """The Celery settings that send each task to its queue (for the worker app and every sender)."""
+    return {
+        "task_queues": celery_queues(),
+        "task_default_queue": CONTROL,
+        "task_default_exchange": CONTROL,
+        "task_default_routing_key": CONTROL,
+        "task_routes": {name: {"queue": queue} for name, queue in ROUTES.items()},
+        "task_create_missing_queues": False,
+    }
+
 
 # Within the process queue a story already under way goes before a new one (depth first), so
 # stories do not move down the chain in waves. Redis priorities: 0 is served first.

@@ -22,7 +22,7 @@ def _compose() -> dict:  # type: ignore[type-arg]
 
 def test_services_present() -> None:
     services = _compose()["services"]
-    assert {"redis", "elasticsearch", "kibana", "worker", "beat"} <= set(services)
+    assert {"redis", "elasticsearch", "kibana", "control", "fetch", "process", "index"} <= set(services)
     redis_cmd = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_cmd and "--maxmemory-policy noeviction" in redis_cmd
     assert services["elasticsearch"]["image"].split(":")[-1].startswith("8.")
@@ -32,12 +32,14 @@ def test_services_present() -> None:
 def test_wirewatch_containers_use_only_known_settings() -> None:
     known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
     services = _compose()["services"]
-    for name in ("worker", "beat", "index-init"):
+    for name in ("control", "fetch", "process", "index", "index-init"):
         env = services[name]["environment"]
         assert env["WIREWATCH_REDIS_URL"].endswith("redis:6379/0}")
         assert "elasticsearch:9200" in env["WIREWATCH_ELASTICSEARCH_URL"]
         assert set(env) <= known, set(env) - known
-    assert "worker" in services["worker"]["entrypoint"] and "beat" in services["beat"]["entrypoint"]
+    # One service per kind of worker, each started the way `wirewatch run --only KIND` starts it.
+    for kind in ("control", "fetch", "process", "index"):
+        assert services[kind]["command"] == ["run", "--only", kind]
 
 
 def _compose_cli() -> list[str] | None:
@@ -55,4 +57,4 @@ def test_docker_compose_config_validates() -> None:
         pytest.skip("no docker compose client on this machine (scripts/test installs docker-compose)")
     out = subprocess.run([*cli, "-f", str(COMPOSE), "config"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
-    assert "worker" in out.stdout and "elasticsearch" in out.stdout
+    assert "process" in out.stdout and "elasticsearch" in out.stdout

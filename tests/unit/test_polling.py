@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pipeline.models import FeedEntry
-from pipeline.polling import PollPolicy, entry_version, items_per_day, next_interval
+from pipeline.polling import PollPolicy, entry_version, host_budgets, items_per_day, newest_first, next_interval
 
 POLICY = PollPolicy(min_interval_s=60, max_interval_s=3600, backoff_base_s=60, backoff_max_s=6 * 3600, jitter=0.1)
 
@@ -52,3 +52,31 @@ def test_entry_version_changes_with_content_not_with_identity() -> None:
                        published="x")
     assert entry_version(a) == entry_version(same)
     assert entry_version(a) != entry_version(edited)
+
+
+def _entry(i: int, published: str | None) -> FeedEntry:
+    return FeedEntry(story_id=f"{i:04d}", url=f"https://x.example/{i}", feed_url="https://x.example/rss",
+                     published=published)
+
+
+def test_the_per_poll_cap_starts_the_newest_and_defers_the_rest() -> None:
+    entries = [_entry(i, f"2026-11-20T{8 + i // 60:02d}:{i % 60:02d}:00+00:00") for i in range(150)]
+    random.Random(3).shuffle(entries)
+    undated = [_entry(900, None), _entry(901, None)]
+    start, rest = newest_first([*entries, *undated, entries[0]], cap=100)
+    assert len(start) == 100 and len(rest) == 52
+    assert [e.story_id for e in start[:3]] == ["0149", "0148", "0147"]
+    assert {e.story_id for e in rest} == {f"{i:04d}" for i in range(50)} | {"0900", "0901"}
+    assert [e.story_id for e in rest[-2:]] == ["0900", "0901"]  # undated last, in feed order
+    assert newest_first(entries, cap=0) == ([], sorted(entries, key=lambda e: e.published or "", reverse=True))
+
+
+def test_host_budget_says_when_a_host_is_over_and_by_how_much() -> None:
+    feeds = [("busy.example", 60.0, None)] * 60 + [("busy.example", 300.0, 1440.0)] + [("quiet.example", 300, 24.0)]
+    budgets = {b.host: b for b in host_budgets(feeds, gap_s=1.0)}
+    busy = budgets["busy.example"]
+    assert busy.feeds == 61 and busy.budget_per_min == 60.0
+    assert busy.polls_per_min == 60.2 and busy.fetches_per_min == 1.0
+    assert round(busy.over_by, 4) == round(61.2 / 60 - 1, 4)
+    assert budgets["quiet.example"].over_by == 0.0
+    assert host_budgets(feeds, gap_s=1.0)[0].host == "busy.example"  # busiest first
