@@ -46,9 +46,9 @@ def backoff_s(attempt: int, retry_after: float | None = None) -> float:
 CHAIN = ("fetch", "clean", "dedupe", "extract", "index")
 
 
-def story_chain(entry: FeedEntry) -> None:
+def story_chain(entry: FeedEntry, rt: Any = None) -> None:
     """Start a story: its fetch joins its host's line in the frontier (politeness decides when)."""
-    current().frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url)
+    (rt or current()).frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url)
 
 
 def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None) -> None:
@@ -296,7 +296,7 @@ def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry]) -> tupl
         if seen == "same":
             continue
         rt.ledger.record(entry.story_id, "poll", "queued" if seen == "new" else "revision", entry.url, feed=feed_url)
-        story_chain(entry)
+        story_chain(entry, rt)
         new += seen == "new"
         revised += seen == "changed"
     rt.feed_state.undefer(feed_url, [e.story_id for e in start])

@@ -1,0 +1,65 @@
+"""Bounded fan-out and backpressure on a real Redis: the per-poll cap with deferred entries, and a
+dispatcher that stops handing out work while the process stage is behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.models import FeedEntry
+from workers.adapters.frontier import POLL
+from workers.adapters.redis_state import connect
+from workers.dispatcher import Dispatcher
+from workers.runtime import Runtime
+from workers.settings import Settings
+
+
+def _runtime(redis_url: str, tmp_path: Path, **overrides: Any) -> Runtime:
+    connect(redis_url).flushdb()
+    return Runtime(Settings(redis_url=redis_url, data_dir=tmp_path, **overrides))
+
+
+def _entries(n: int) -> list[FeedEntry]:
+    return [
+        FeedEntry(story_id=f"{i:064x}", url=f"https://big.example/a/{i}", feed_url="https://big.example/all",
+                  title=f"Story {i}", published=f"2026-11-{1 + i // 1440:02d}T{(i // 60) % 24:02d}:{i % 60:02d}:00+00:00")
+        for i in range(n)
+    ]
+
+
+def test_a_poll_starts_at_most_the_cap_newest_first_and_later_polls_take_the_rest(redis_url: str,
+                                                                                  tmp_path: Path) -> None:
+    from workers.tasks import _start_entries
+
+    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100)
+    entries = _entries(250)
+    assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 150)
+    assert rt.frontier.queued("big.example") == 100
+    newest = {e.story_id for e in entries[-100:]}
+    assert all(rt.frontier.holds("big.example", "f", sid, "https://big.example/all") for sid in newest)
+    # The feed still lists everything: the next 100 newest start, none twice.
+    assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 50)
+    # A 304 brings no entries, but the deferred ones keep coming.
+    assert _start_entries(rt, "https://big.example/all", []) == (50, 0, 0)
+    assert rt.frontier.queued("big.example") == 250
+    assert rt.feed_state.deferred_count("https://big.example/all") == 0
+    assert _start_entries(rt, "https://big.example/all", entries) == (0, 0, 0)
+
+
+def test_dispatcher_pauses_while_the_process_stage_is_behind(redis_url: str, tmp_path: Path) -> None:
+    rt = _runtime(redis_url, tmp_path, process_backlog_high=10, host_min_gap_s=0.0)
+    sent: list[str] = []
+    dispatcher = Dispatcher(rt, capacity=50)
+    dispatcher._send = lambda slot: sent.append(slot.ref)  # type: ignore[method-assign]
+    for i in range(5):
+        rt.frontier.add("news.example", POLL, f"https://news.example/{i}.xml", f"https://news.example/{i}.xml")
+    rt.redis.lpush("process", *["m"] * 11)
+    assert dispatcher.run_once() > 0 and dispatcher.paused and sent == []
+    rt.redis.ltrim("process", 0, 5)  # 6 left: above half the mark, still paused (hysteresis)
+    dispatcher.run_once()
+    assert dispatcher.paused and sent == []
+    rt.extract_line.add(["x"] * 1)
+    rt.redis.ltrim("process", 0, 2)  # 3 + 1 waiting for extraction: under half, hands out again
+    dispatcher.run_once()
+    assert not dispatcher.paused
+    assert len(sent) == 2  # two at once to one host: its concurrency, not the dispatcher, is the limit
