@@ -20,7 +20,7 @@ from pipeline.fetch import story_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
 from pipeline.polling import HostBudget, host_budgets
 from workers import kibana
-from workers.dispatcher import host_of
+from workers.dispatcher import PAUSE_KEY, host_of
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
@@ -321,6 +321,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     runtime = Runtime(settings)
     with _redis_up(settings):
         states = runtime.feed_state.all()
+        pause = {k.decode(): v.decode() for k, v in runtime.redis.hgetall(PAUSE_KEY).items()}
     rows = []
     for feed in runtime.feeds:
         st = states.get(feed.url, {})
@@ -356,6 +357,11 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         )
         if r["last_error"]:
             print(f"{'':<13} last error: {r['last_error']}")
+    if pause.get("paused") == "1":
+        print(
+            f"fetching is paused: {pause['backlog']} stories wait for processing (more than "
+            f"WIREWATCH_PROCESS_BACKLOG_HIGH={runtime.settings.process_backlog_high}); add process workers"
+        )
     for b in budgets.values():
         if b.over_by > 0:
             print(

@@ -23,6 +23,7 @@ from workers.topology import FETCH as FETCH_QUEUE
 log = logging.getLogger(__name__)
 
 REAP_EVERY_S = 5.0
+PAUSE_KEY = "ww:dispatch:backpressure"  # whether fetching is paused, the backlog, since when
 
 
 def host_of(url: str) -> str:
@@ -84,9 +85,11 @@ class Dispatcher:
             if not self.paused:
                 log.info("process backlog %d: fetching paused", backlog)
             self.paused = True
+            rt.redis.hset(PAUSE_KEY, mapping={"paused": 1, "backlog": backlog, "at": now})
             return 0.5
         if self.paused:
             log.info("process backlog %d: fetching resumed", backlog)
+            rt.redis.hset(PAUSE_KEY, mapping={"paused": 0, "backlog": backlog, "at": now})
         self.paused = False
         sent = 0
         while queue_depth(rt.redis, FEEDS) + queue_depth(rt.redis, FETCH_QUEUE) < self.capacity:

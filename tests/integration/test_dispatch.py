@@ -63,3 +63,32 @@ def test_dispatcher_pauses_while_the_process_stage_is_behind(redis_url: str, tmp
     dispatcher.run_once()
     assert not dispatcher.paused
     assert len(sent) == 2  # two at once to one host: its concurrency, not the dispatcher, is the limit
+
+
+def test_wirewatch_feeds_names_hosts_over_budget_and_paused_fetching(redis_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    connect(redis_url).flushdb()
+    feeds = tmp_path / "feeds.yaml"
+    rows = [{"name": f"s{i}", "url": f"https://busy.example/s{i}.xml", "interval_s": 60} for i in range(70)]
+    rows.append({"name": "calm", "url": "https://calm.example/rss", "interval_s": 300})
+    feeds.write_text(json.dumps({"feeds": rows}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
+    env.update(WIREWATCH_REDIS_URL=redis_url, WIREWATCH_FEEDS_FILE=str(feeds), WIREWATCH_DATA_DIR=str(tmp_path))
+    connect(redis_url).hset("ww:dispatch:backpressure", mapping={"paused": 1, "backlog": 250, "at": 0})
+
+    def feeds_cmd(*extra: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "workers.cli", "feeds", *extra], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    text = feeds_cmd()
+    assert "host busy.example is over its politeness budget by 17%: its 70 feeds need 70 requests/min" in text
+    assert "calm.example is over" not in text
+    assert "fetching is paused: 250 stories wait for processing" in text
+    listed = {r["name"]: r for r in json.loads(feeds_cmd("--json"))}
+    assert listed["s3"]["host_over_budget_pct"] == 16.7 and listed["calm"]["host_over_budget_pct"] == 0.0
