@@ -38,7 +38,7 @@ CLAIM_TAGS = {
     "relative_clause_trap", "apposition_trap", "last_mentioned_trap",
 }
 # Tags for quoted or speech-like spans that are NOT claims.
-TRAP_TAGS = {"scare_quote", "title", "negated", "hypothetical", "say_idiom"}
+TRAP_TAGS = {"scare_quote", "title", "negated", "hypothetical", "say_idiom", "no_content"}
 
 
 def _load(path: Path) -> dict[str, Any]:
