@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from pipeline.errors import PermanentError
 from workers.adapters.frontier import FETCH, POLL
 from workers.topology import FEEDS, PRIORITY_STEPS, PROCESS
 from workers.topology import FETCH as FETCH_QUEUE
@@ -69,7 +70,12 @@ class Dispatcher:
         if slot.kind == POLL:
             poll_feed.apply_async(args=[slot.ref], kwargs={"slot": ticket})
         elif slot.kind == FETCH:
-            fetch_article.apply_async(args=[{"story_id": slot.ref, "feed": slot.feed}], kwargs={"slot": ticket})
+            # The message carries the feed entry (small JSON), so a dead-letter record holds what to replay.
+            try:
+                entry: dict[str, Any] = self.rt.stages.load("entry", slot.ref)
+            except PermanentError:
+                entry = {"story_id": slot.ref, "feed": slot.feed}  # expired: the task records the failure
+            fetch_article.apply_async(args=[entry], kwargs={"slot": ticket})
 
     def run_once(self) -> float:
         rt = self.rt
