@@ -19,9 +19,9 @@ from celery.exceptions import Ignore, Retry
 
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
-from pipeline.errors import DropStory, HostBusy, PermanentError, StageError, TransientError
+from pipeline.errors import DropStory, Gone, HostBusy, PermanentError, StageError, TransientError
 from pipeline.extract import extract
-from pipeline.fetch import check_article, parse_feed, story_id_for, utc_now
+from pipeline.fetch import ParsedFeed, check_article, parse_feed, story_id_for, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
 from pipeline.polling import entry_version, items_per_day, next_interval
@@ -139,6 +139,7 @@ def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception) -> None:
 
 # --- feeds -----------------------------------------------------------------------------------
 
+GONE_RECHECK_S = 86400.0  # a feed answering 410 is asked again once a day
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 
 
@@ -181,9 +182,11 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         delay = next_interval(rt.poll_policy, _configured(state), failures, None, random.Random())
         if isinstance(exc, TransientError) and exc.retry_after:
             delay = max(delay, exc.retry_after)  # the server asked us to wait
+        if isinstance(exc, Gone):
+            delay = max(delay, GONE_RECHECK_S)  # removed on purpose: look again rarely, in case it comes back
         rt.feed_state.update(
             feed_url,
-            status="failing",
+            status="gone" if isinstance(exc, Gone) else "failing",
             last_poll=now,
             last_error=f"{exc.reason}: {exc}",
             last_error_at=now,
@@ -200,6 +203,7 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         return {"feed": feed_url, "error": str(exc)}
     finally:
         rt.host_gate.release(host, token)
+    _record_problems(feed_url, parsed)
     new = revised = 0
     for entry in parsed.entries if parsed else ():
         seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
@@ -231,7 +235,6 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         consecutive_failures=0,
         etag=resp.headers.get("etag") or state.get("etag"),
         last_modified=resp.headers.get("last-modified") or state.get("last_modified"),
-        last_problems="; ".join(parsed.problems)[:1000] if parsed else None,
         items_per_day=round(rate, 3) if rate is not None else None,
         next_due=now + delay,
         last_new=now if new else None,
@@ -246,6 +249,17 @@ def poll_feed(self: Task, feed_url: str) -> dict[str, Any]:
         extra={"feed": feed_url},
     )
     return {"feed": feed_url, "new": new, "revised": revised, "not_modified": parsed is None}
+
+
+def _record_problems(feed_url: str, parsed: ParsedFeed | None) -> None:
+    """This poll's problems against the feed; each rejected item also in the trace of its link."""
+    if parsed is None:  # 304: nothing was read, the last problems still stand
+        return
+    rt = current()
+    for problem in parsed.rejected:
+        if problem.trace_id:
+            rt.ledger.record(problem.trace_id, "poll", "rejected", problem.detail, feed=feed_url)
+    rt.feed_state.record_problems(feed_url, parsed.problems)
 
 
 def _configured(state: dict[str, str]) -> float:
