@@ -180,6 +180,19 @@ def garbled(text: str, threshold: float = ITEM_MESS) -> str | None:
     return None
 
 
+_SELF_CHECKING = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32"})
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+UTF8_SHARE = 0.3  # in windows-1251 or ISO-8859-7 text, byte pairs that happen to form UTF-8 stay well under this
+
+
+def _utf8_share(body: bytes) -> float:
+    """The share of non-ASCII bytes that are parts of well-formed UTF-8 sequences."""
+    sample = body[:SAMPLE_CHARS * 4]
+    high = len(_HIGH_BYTE.findall(sample))
+    return sum(len(m) for m in _UTF8_SEQUENCE.findall(sample)) / high if high else 0.0
+
+
 def _sample(text: str) -> str:
     return _TAG.sub(" ", text[: SAMPLE_CHARS * 2])[:SAMPLE_CHARS]
 
@@ -198,6 +211,8 @@ def decode_feed(body: bytes, content_type: str = "") -> Decoded:
     declared = next((c for c in map(_codec, names) if c), "utf-8")
     tried: set[str] = set()
 
+    utf8_share = _utf8_share(body)
+
     def attempt(encoding: str | None) -> str | None:
         if not encoding or encoding in tried:
             return None
@@ -206,6 +221,10 @@ def decode_feed(body: bytes, content_type: str = "") -> Decoded:
             text = body.decode(encoding)
         except (UnicodeError, LookupError):
             return None
+        if encoding in _SELF_CHECKING:
+            return text  # a strict UTF decoding cannot be a wrong reading; garbled items are caught one by one
+        if utf8_share >= UTF8_SHARE:
+            return None  # many bytes are UTF-8 sequences: a single-byte reading would garble them
         return None if garbled(_sample(text), DOCUMENT_MESS) else text
 
     text = attempt(declared)
@@ -306,7 +325,8 @@ def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed
     for position, raw in enumerate(parsed.entries, 1):
         link = ""
         try:
-            link = str(raw.get("link") or raw.get("id") or "")
+            guid = str(raw.get("id") or "")
+            link = str(raw.get("link") or (guid if guid.startswith(("http://", "https://")) else ""))
             entry, notes = _read_entry(raw, feed_url)
         except Exception as exc:  # noqa: BLE001 - one bad item is recorded; the rest of the feed goes on
             reason = str(exc) if isinstance(exc, BadContent) else f"unreadable item: {type(exc).__name__}: {exc}"
