@@ -173,6 +173,9 @@ class GuardedHttpClient:
             ),
             follow_redirects=False,
             trust_env=False,
+            # Redirects are ours to follow: taken before httpx parses the Location itself, so a
+            # target it cannot parse is still refused by the guard and named, not a network error.
+            event_hooks={"response": [_take_redirect]},
         )
         self._total = total_timeout_s
         self._max_body = max_body_bytes
@@ -226,8 +229,6 @@ class GuardedHttpClient:
         self.check_url(current)
         try:
             with self._client.stream("GET", current, headers=dict(headers or {})) as resp:
-                if resp.status_code in REDIRECTS and "location" in resp.headers:
-                    raise _Redirect(urljoin(current, resp.headers["location"]))
                 body = self._read_capped(resp, deadline)
                 status = resp.status_code
                 resp_headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -239,6 +240,8 @@ class GuardedHttpClient:
             raise TransientError(f"network error fetching {current}: {exc}") from exc
         except httpx.DecodingError as exc:
             raise PermanentError(f"undecodable body from {current}: {exc}") from exc
+        except httpx.InvalidURL as exc:
+            raise BlockedAddress(f"malformed URL {current[:200]!r}: {exc}") from exc
         if status in (429, 503) or status >= 500:
             raise TransientError(
                 f"HTTP {status} from {current}", retry_after=_retry_after(resp_headers.get("retry-after"))
@@ -282,6 +285,11 @@ class _Redirect(Exception):  # noqa: N818 - control flow, not an error
     def __init__(self, location: str) -> None:
         super().__init__(location)
         self.location = location
+
+
+def _take_redirect(response: httpx.Response) -> None:
+    if response.status_code in REDIRECTS and "location" in response.headers:
+        raise _Redirect(urljoin(str(response.request.url), response.headers["location"]))
 
 
 class _Inflater:
