@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import dataclasses
+import functools
 import hashlib
 import re
 import time
@@ -172,7 +173,8 @@ def garbled(text: str, threshold: float = ITEM_MESS) -> str | None:
         return "it contains U+FFFD (bytes that did not decode)"
     run = utf8_mojibake(text)
     if run is not None:
-        return f"it is UTF-8 read as a single-byte charset ({run[:20]!r})"
+        # Escaped: a problem record must not store the garbled text it reports.
+        return f"it is UTF-8 read as a single-byte charset ({ascii(run[:20])})"
     if sum(c.isalpha() for c in text[:SAMPLE_CHARS]) >= 12:
         ratio = mess_ratio(text, maximum_threshold=1.0)
         if ratio >= threshold:
@@ -184,6 +186,12 @@ _SELF_CHECKING = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32"})
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 UTF8_SHARE = 0.3  # in windows-1251 or ISO-8859-7 text, byte pairs that happen to form UTF-8 stay well under this
+
+
+@functools.cache
+def _single_byte(encoding: str) -> bool:
+    """One character per byte (windows-1252, ISO-8859-x, KOI8-R ...), not GBK or Shift_JIS."""
+    return len(bytes(range(256)).decode(encoding, errors="replace")) == 256
 
 
 def _utf8_share(body: bytes) -> float:
@@ -223,7 +231,7 @@ def decode_feed(body: bytes, content_type: str = "") -> Decoded:
             return None
         if encoding in _SELF_CHECKING:
             return text  # a strict UTF decoding cannot be a wrong reading; garbled items are caught one by one
-        if utf8_share >= UTF8_SHARE:
+        if utf8_share >= UTF8_SHARE and _single_byte(encoding):
             return None  # many bytes are UTF-8 sequences: a single-byte reading would garble them
         return None if garbled(_sample(text), DOCUMENT_MESS) else text
 
