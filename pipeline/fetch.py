@@ -235,6 +235,12 @@ def decode_feed(body: bytes, content_type: str = "") -> Decoded:
             return None  # many bytes are UTF-8 sequences: a single-byte reading would garble them
         return None if garbled(_sample(text), DOCUMENT_MESS) else text
 
+    if declared not in _SELF_CHECKING and utf8_share == 1.0:
+        # Bytes that are all well-formed UTF-8 sequences are UTF-8 whatever they say: text in another
+        # charset practically never is, while GBK or Shift_JIS would read UTF-8 "cleanly" but wrongly.
+        text = attempt("utf-8")
+        if text is not None:
+            return Decoded(text, "utf-8", declared, True)
     text = attempt(declared)
     if text is not None:
         return Decoded(text, declared, declared, True)

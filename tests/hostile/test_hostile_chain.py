@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from tests.hostile.server import (
     TOLERATED_FEEDS,
     HostileServer,
 )
+from workers import cli
 from workers.adapters.redis_state import RedisEntryLedger, RedisFeedState, connect
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
@@ -70,6 +72,7 @@ class Observed:
     settled_s: float
     log_dir: Path
     redis_info: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # what the CLI needs to read this run's state
 
     def feed(self, path: str) -> dict[str, str]:
         return self.feeds.get(self.server.url(path), {})
@@ -127,7 +130,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         server.stop()  # first: in-flight trickles end now, so the workers' warm shutdown is quick
         workers.stop()
     runtime.index.refresh()
-    yield Observed(server, runtime, feeds, ledger, alive, settled, data / "logs", info)
+    env = {"WIREWATCH_REDIS_URL": embedded.url, "WIREWATCH_DATA_DIR": str(data), "WIREWATCH_FEEDS_FILE": str(feeds_file)}
+    yield Observed(server, runtime, feeds, ledger, alive, settled, data / "logs", info, env)
     client.close()
     embedded.stop()
 
@@ -347,3 +351,52 @@ def test_bad_article_traced_to_a_recorded_failure(observed: Observed, path: str,
     assert observed.runtime.index.get(sid) is None
     letters = [d for d in observed.ledger.dead_letters() if d["story_id"] == sid]
     assert len(letters) == 1 and letters[0]["stage"] == "fetch", letters
+
+
+def _cli(observed: Observed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    for key in [k for k in os.environ if k.startswith("WIREWATCH_") and not k.startswith("WIREWATCH_TEST_")]:
+        monkeypatch.delenv(key)
+    for key, value in observed.env.items():
+        monkeypatch.setenv(key, value)
+    assert cli.main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
+
+
+def test_feeds_json_shows_last_problems_with_counts_and_iso_times(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = {r["url"]: r for r in json.loads(_cli(observed, monkeypatch, capsys, "feeds", "--json"))}
+    isolated = rows[observed.server.url("/isolated/rss")]
+    counts = {p["kind"]: p["count"] for p in isolated["last_problems"]}
+    assert counts == {"item_rejected": len(ISOLATED_BAD_ITEMS), "title_cut": 1}
+    examples = next(p["examples"] for p in isolated["last_problems"] if p["kind"] == "item_rejected")
+    assert any("malformed URL" in e for e in examples)
+    assert isolated["problem_totals"]["item_rejected"] >= len(ISOLATED_BAD_ITEMS)
+    for key in ("last_poll", "last_success", "next_due", "last_problems_at"):
+        assert ISO.match(isolated[key] or ""), (key, isolated[key])
+    gone = rows[observed.server.url("/410")]
+    assert gone["status"] == "gone" and ISO.match(gone["last_error_at"]) and gone["last_success"] is None
+    assert rows[observed.server.url("/cyrillic-declared-utf8")]["last_problems"] == [
+        {"kind": "charset_override", "count": 1, "examples": ["declared utf-8, decoded as cp1251"]}
+    ]
+    assert rows[observed.server.url("/ok/rss")]["last_problems"] == []
+
+
+def test_feeds_table_shows_last_problems(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _cli(observed, monkeypatch, capsys, "feeds")
+    assert f"last poll: {len(ISOLATED_BAD_ITEMS)} x item_rejected: " in out
+    assert "last poll: 1 x title_cut: " in out
+    assert "last poll: 1 x charset_override: declared utf-8, decoded as cp1251" in out
+    assert re.search(r"^gone +", out, re.MULTILINE)
+
+
+def test_trace_shows_a_rejected_item_under_its_link(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _cli(observed, monkeypatch, capsys, "trace", "http://[fd00::1/isolated/ipv6")
+    assert re.search(r"poll +rejected +http://\[fd00::1/isolated/ipv6: malformed URL", out), out
