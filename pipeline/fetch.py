@@ -149,9 +149,11 @@ def _codec(name: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    # Text encodings only: base64, zlib or rot13 in a declaration are no charset.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def utf8_mojibake(text: str) -> str | None:
@@ -175,7 +177,7 @@ def garbled(text: str, threshold: float = ITEM_MESS) -> str | None:
     if run is not None:
         # Escaped: a problem record must not store the garbled text it reports.
         return f"it is UTF-8 read as a single-byte charset ({ascii(run[:20])})"
-    if sum(c.isalpha() for c in text[:SAMPLE_CHARS]) >= 12:
+    if len(text) >= 16:  # a few words are too few to judge
         ratio = mess_ratio(text, maximum_threshold=1.0)
         if ratio >= threshold:
             return f"it reads as mojibake (mess ratio {ratio:.2f})"
@@ -374,8 +376,8 @@ def _read_entry(raw: Any, feed_url: str) -> tuple[FeedEntry, list[FeedProblem]]:
     sid = story_id_for(url)
     title = str(raw.get("title", "")).strip()
     summary = str(raw.get("summary", "")).strip()
-    for name, value in (("title", title), ("summary", summary)):
-        why = garbled(value)
+    for name, value in (("title", title[:MAX_TITLE_CHARS]), ("summary", summary[:MAX_SUMMARY_CHARS])):
+        why = garbled(value)  # what would be stored
         if why:
             raise BadContent(f"garbled {name}: {why}")
     notes: list[FeedProblem] = []
