@@ -403,3 +403,20 @@ def test_trace_shows_a_rejected_item_under_its_link(
 ) -> None:
     out = _cli(observed, monkeypatch, capsys, "trace", "http://[fd00::1/isolated/ipv6")
     assert re.search(r"poll +rejected +http://\[fd00::1/isolated/ipv6: malformed URL", out), out
+
+
+def test_feeds_check_lists_each_rejected_item(
+    observed: Observed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`feeds check` against a live feed: the server is gone by now, so it reads the corpus feed from a fresh one."""
+    server = HostileServer().start()
+    try:
+        env = {**observed.env, "WIREWATCH_ALLOW_HOSTS": server.allow_entry}
+        report = json.loads(_cli(Observed(**{**observed.__dict__, "env": env}), monkeypatch, capsys,
+                                 "feeds", "check", server.url("/isolated/rss"), "--json"))
+    finally:
+        server.stop()
+    assert report["ok"] is True and report["entries"] == 2
+    kinds = [p["kind"] for p in report["problems"]]
+    assert kinds.count("item_rejected") == len(ISOLATED_BAD_ITEMS) and kinds.count("title_cut") == 1
+    assert {p["link"] for p in report["problems"] if p.get("link")} >= {server.url("/gone/isolated-mojibake")}
