@@ -216,7 +216,7 @@ def server() -> Iterator[str]:
     thread.join(timeout=5)
 
 
-def _client(allow: tuple[str, ...] = ("127.0.0.1",), total: float = 5.0) -> GuardedHttpClient:
+def _client(allow: tuple[str, ...], total: float = 5.0) -> GuardedHttpClient:
     return GuardedHttpClient(
         user_agent="wirewatch-test/0",
         connect_timeout_s=2.0,
@@ -229,8 +229,8 @@ def _client(allow: tuple[str, ...] = ("127.0.0.1",), total: float = 5.0) -> Guar
 
 
 @pytest.fixture
-def client() -> Iterator[GuardedHttpClient]:
-    c = _client()
+def client(server: str) -> Iterator[GuardedHttpClient]:
+    c = _client(allow=(server.split("//", 1)[1],))  # exactly what the test server serves: host:port
     yield c
     c.close()
 
@@ -287,7 +287,7 @@ def test_http_503_is_transient_with_retry_after(server: str, client: GuardedHttp
 
 
 def test_http_total_timeout_against_trickling_server(server: str) -> None:
-    slow = _client(total=1.0)
+    slow = _client(allow=(server.split("//", 1)[1],), total=1.0)
     started = time.monotonic()
     try:
         with pytest.raises(TransientError):
@@ -621,6 +621,6 @@ def test_resolved_address_is_the_one_dialled(server: str, monkeypatch: pytest.Mo
         return real("127.0.0.1" if host == "news.example" else host, *args, **kwargs)
 
     monkeypatch.setattr(socket_module, "getaddrinfo", fake)
-    client = GuardedHttpClient("t", 1, 1, 2, 100_000, 3, allow_hosts=("127.0.0.1",))
+    client = GuardedHttpClient("t", 1, 1, 2, 100_000, 3, allow_hosts=(f"127.0.0.1:{port}",))
     resp = client.get(f"http://news.example:{port}/page")
     assert resp.status == 200
