@@ -31,6 +31,18 @@ class BlockedAddress(PermanentError):
     reason = "blocked_address"
 
 
+class BlockedRedirect(BlockedAddress):
+    """A redirect pointed at an address the guard refuses; the message names the target."""
+
+    reason = "blocked_redirect"
+
+
+class Gone(PermanentError):
+    """HTTP 410: the resource was removed on purpose; a feed that answers this is polled rarely."""
+
+    reason = "gone"
+
+
 class TooLarge(PermanentError):
     """The (decompressed) body is larger than the configured cap."""
 

@@ -14,9 +14,10 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.fetch import story_id_for
+from pipeline.fetch import trace_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
 from pipeline.polling import HostBudget, host_budgets
 from workers import kibana
@@ -112,13 +113,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             }
         )
     )
-    host = server.base_url.split("//")[1].split(":")[0]
+    # The allow-list opens exactly the demo server (host:port), no other port of this machine.
+    door = server.base_url.split("//", 1)[1]
     # One local server stands in for many outlets: poll it often and skip the per-host politeness gap.
     settings = replace(
         base,
         feeds_file=str(feeds_file),
         data_dir=data,
-        allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, host))),
+        allow_hosts=tuple(dict.fromkeys((*base.allow_hosts, door))),
         poll_min_interval_s=1.0,
         dispatch_every_s=1.0,
         host_min_gap_s=0.0,
@@ -293,7 +295,8 @@ def cmd_story(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     settings = _settings()
     target = args.target
-    sid = target if re.fullmatch(r"[0-9a-f]{32}", target) else story_id_for(target)
+    # A link that is no valid URL (rejected from its feed) is traced under a hash of its text.
+    sid = target if re.fullmatch(r"[0-9a-f]{32}", target) else trace_id_for(target)
     with _redis_up(settings):
         events = Runtime(settings).ledger.trace(sid)
     if args.json:
@@ -308,11 +311,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(value: str | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(value))) if value else "-"
+def _iso(value: str | None) -> str | None:
+    """An epoch time as stored, in ISO 8601 (UTC), for --json."""
+    if not value:
+        return None
+    return datetime.fromtimestamp(float(value), UTC).isoformat(timespec="seconds")
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
+    from workers.adapters.redis_state import RedisFeedState
+
     if args.action == "check":
         if not args.url:
             raise SystemExit("wirewatch feeds check: give the feed URL")
@@ -330,14 +338,19 @@ def cmd_feeds(args: argparse.Namespace) -> int:
                 "name": feed.name,
                 "url": feed.url,
                 "status": st.get("status", "never polled"),
-                "last_success": st.get("last_success"),
-                "last_new": st.get("last_new"),
+                "last_poll": _iso(st.get("last_poll")),
+                "last_success": _iso(st.get("last_success")),
+                "last_new": _iso(st.get("last_new")),
                 "errors": int(st.get("errors", 0)),
                 "consecutive_failures": int(st.get("consecutive_failures", 0)),
                 "last_error": st.get("last_error", ""),
+                "last_error_at": _iso(st.get("last_error_at")),
                 "entries_seen": int(st.get("entries_seen", 0)),
                 "items_per_day": float(st["items_per_day"]) if st.get("items_per_day") else None,
-                "next_due": st.get("next_due"),
+                "next_due": _iso(st.get("next_due")),
+                "last_problems": RedisFeedState.problems_of(st),
+                "last_problems_at": _iso(st.get("last_problems_at")),
+                "problem_totals": RedisFeedState.problem_totals(st),
             }
         )
     budgets = _host_budgets(runtime, states)
@@ -346,17 +359,19 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         r["host"] = host_of(r["url"])
         r["host_over_budget_pct"] = round(100 * b.over_by, 1) if b else 0.0
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     print(f"{'status':<13} {'last success':<16} {'last new item':<16} {'errors':>6} {'items/day':>9}  feed")
     for r in rows:
         ipd = f"{r['items_per_day']:.1f}" if r["items_per_day"] is not None else "-"
-        print(
-            f"{r['status']:<13} {_when(r['last_success']):<16} {_when(r['last_new']):<16} {r['errors']:>6} "
-            f"{ipd:>9}  {r['name']} <{r['url']}>"
-        )
+        success = r["last_success"].replace("T", " ")[:16] if r["last_success"] else "-"
+        new = r["last_new"].replace("T", " ")[:16] if r["last_new"] else "-"
+        print(f"{r['status']:<13} {success:<16} {new:<16} {r['errors']:>6} {ipd:>9}  {r['name']} <{r['url']}>")
         if r["last_error"]:
             print(f"{'':<13} last error: {r['last_error']}")
+        for problem in r["last_problems"]:
+            example = problem["examples"][0] if problem.get("examples") else ""
+            print(f"{'':<13} last poll: {problem['count']} x {problem['kind']}: {example}")
     if pause.get("paused") == "1":
         print(
             f"fetching is paused: {pause['backlog']} stories wait for processing (more than "
@@ -406,7 +421,8 @@ def cmd_feed_check(args: argparse.Namespace) -> int:
             last_modified=resp.headers.get("last-modified"),
         )
         parsed = parse_feed(resp.body, args.url, resp.headers.get("content-type", ""))
-        report.update(ok=True, title=parsed.title, entries=len(parsed.entries), problems=list(parsed.problems))
+        report.update(ok=True, title=parsed.title, entries=len(parsed.entries),
+                      problems=[p.to_json() for p in parsed.problems])
         with _redis_up(settings):
             seen = runtime.redis.mget([f"ww:seen:{e.story_id}" for e in parsed.entries]) if parsed.entries else []
         versions = [entry_version(e) for e in parsed.entries]
@@ -433,7 +449,7 @@ def cmd_feed_check(args: argparse.Namespace) -> int:
         + (", ".join(support) if support else "not supported by this server (full fetch every poll)")
     )
     for problem in report["problems"]:
-        print(f"problem: {problem}")
+        print(f"problem ({problem['kind']}): {problem['detail']}")
     for item in report["sample"]:
         print(f"  {item['published'] or '-':<25} {item['title'][:70]}  <{item['url']}>")
     return 0

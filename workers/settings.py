@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -54,7 +55,9 @@ class Settings:
     total_timeout_s: float = 30.0
     max_body_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
-    allow_hosts: tuple[str, ...] = ()  # hosts or IPs exempt from the private-address guard
+    # Doors in the private-address guard: `host`, `host:port`, an address or a CIDR block (with `:port`
+    # or `[v6]:port`); matched against the address actually dialled (see AllowRule).
+    allow_hosts: tuple[str, ...] = ()
     # Polling and politeness.
     poll_min_interval_s: float = 60.0
     poll_max_interval_s: float = 3600.0
@@ -68,6 +71,10 @@ class Settings:
     # The HTTP API and page: read-only, and on this machine only unless configured otherwise.
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+
+    def __post_init__(self) -> None:
+        for entry in self.allow_hosts:
+            parse_allow_entry(entry)  # a typo here must fail at start-up, not open or close a door silently
 
     @property
     def embedded_redis(self) -> bool:
@@ -122,6 +129,62 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
         return f"Settings({shown})"
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    """One allow-list entry: a host name or an address block, on one port or (``port`` None) on any."""
+
+    name: str | None = None  # lower case, no trailing dot; matched against the URL's host as written
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None  # matched against the dialled address
+    port: int | None = None
+
+    def admits(self, host: str, ip: str, port: int) -> bool:
+        """Whether a connection to ``ip``:``port``, reached through the URL host ``host``, goes through."""
+        if self.port is not None and self.port != port:
+            return False
+        if self.name is not None:
+            return host.lower().rstrip(".") == self.name
+        assert self.network is not None
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return addr.version == self.network.version and addr in self.network
+
+
+_HOST_NAME = re.compile(r"(?=.*[a-z])[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", re.IGNORECASE)
+
+
+def parse_allow_entry(entry: str) -> AllowRule:
+    """``host``, ``host:port``, ``10.0.0.5``, ``10.0.0.0/8:8080``, ``[::1]:8080``, ``fd00::/8``; else SettingsError."""
+    text = entry.strip()
+    where = f"WIREWATCH_ALLOW_HOSTS entry {entry!r}"
+    port: int | None = None
+    if text.startswith("["):  # [v6] or [v6]:port
+        inside, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise SettingsError(f"{where}: write an IPv6 address as [address] or [address]:port")
+        text, port_text = inside, rest[1:] if rest else ""
+        port = _port(port_text, where) if rest else None
+    elif text.count(":") == 1:
+        text, port_text = text.split(":")
+        port = _port(port_text, where)
+    try:
+        return AllowRule(network=ipaddress.ip_network(text, strict=False), port=port)
+    except ValueError:
+        pass
+    name = text.lower().rstrip(".")
+    if "/" in name or not _HOST_NAME.fullmatch(name):
+        raise SettingsError(
+            f"{where}: not a host name, an address or a CIDR block (host, host:port, 10.0.0.0/8, [::1]:8080)"
+        )
+    return AllowRule(name=name, port=port)
+
+
+def _port(text: str, where: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SettingsError(f"{where}: {text!r} is not a port number")
+    return int(text)
 
 
 SECRETS = frozenset({"elasticsearch_password", "elasticsearch_api_key", "elasticsearch_read_password"})

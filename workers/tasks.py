@@ -17,9 +17,9 @@ from celery.exceptions import Ignore, Retry
 
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
-from pipeline.errors import DropStory, PermanentError, StageError, TransientError
+from pipeline.errors import DropStory, Gone, PermanentError, StageError, TransientError
 from pipeline.extract import extract, extract_many
-from pipeline.fetch import check_article, parse_feed, story_id_for, utc_now
+from pipeline.fetch import ParsedFeed, check_article, parse_feed, story_id_for, utc_now
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, FetchedPage
 from pipeline.polling import entry_version, items_per_day, newest_first, next_interval
@@ -160,6 +160,7 @@ def _dead_letter(task: Task, stage: str, story_id: str, exc: Exception, args: li
 
 # --- feeds -----------------------------------------------------------------------------------
 
+GONE_RECHECK_S = 86400.0  # a feed answering 410 is asked again once a day
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 
 
@@ -214,9 +215,11 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         delay = next_interval(rt.poll_policy, _configured(state), failures, None, random.Random())
         if isinstance(exc, TransientError) and exc.retry_after:
             delay = max(delay, exc.retry_after)  # the server asked us to wait
+        if isinstance(exc, Gone):
+            delay = max(delay, GONE_RECHECK_S)  # removed on purpose: look again rarely, in case it comes back
         rt.feed_state.update(
             feed_url,
-            status="failing",
+            status="gone" if isinstance(exc, Gone) else "failing",
             last_poll=now,
             last_error=f"{exc.reason}: {exc}",
             last_error_at=now,
@@ -231,6 +234,7 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
             extra={"feed": feed_url, "outcome": "failed"},
         )
         return {"feed": feed_url, "error": str(exc)}
+    _record_problems(feed_url, parsed)
     new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else ())
     last_success = float(state["last_success"]) if state.get("last_success") else None
     # Until a rate is known, start from the pace the configured interval implies: one empty poll soon
@@ -261,7 +265,6 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         consecutive_failures=0,
         etag=resp.headers.get("etag") or state.get("etag"),
         last_modified=resp.headers.get("last-modified") or state.get("last_modified"),
-        last_problems="; ".join(parsed.problems)[:1000] if parsed else None,
         items_per_day=round(rate, 3) if rate is not None else None,
         next_due=now + delay,
         last_new=now if new else None,
@@ -291,18 +294,41 @@ def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry]) -> tupl
     start, over = newest_first(fresh + waiting, rt.settings.max_new_per_poll)
     new = revised = 0
     for entry in start:
-        seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
-                                  json.dumps(entry.to_json()), rt.settings.stage_ttl_s)
-        if seen == "same":
+        # Each entry is queued inside its own boundary: one that cannot be is recorded, the rest go on.
+        try:
+            seen = rt.ledger.sighting(entry.story_id, entry_version(entry), rt.settings.seen_ttl_s,
+                                      json.dumps(entry.to_json()), rt.settings.stage_ttl_s)
+            if seen == "same":
+                continue
+            rt.ledger.record(entry.story_id, "poll", "queued" if seen == "new" else "revision", entry.url,
+                             feed=feed_url)
+            story_chain(entry, rt)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded against the item and its feed
+            reason = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(redis.RedisError):
+                rt.ledger.record(entry.story_id, "poll", "rejected", reason, feed=feed_url)
+                rt.feed_state.incr(feed_url, "items_rejected")
+            log.warning("entry not queued: %s", reason, extra={"feed": feed_url, "story_id": entry.story_id})
             continue
-        rt.ledger.record(entry.story_id, "poll", "queued" if seen == "new" else "revision", entry.url, feed=feed_url)
-        story_chain(entry, rt)
         new += seen == "new"
         revised += seen == "changed"
     rt.feed_state.undefer(feed_url, [e.story_id for e in start])
     still = rt.feed_state.defer(feed_url, [(e.story_id, json.dumps(e.to_json())) for e in over]) if over else (
         rt.feed_state.deferred_count(feed_url))
     return new, revised, still
+
+
+def _record_problems(feed_url: str, parsed: ParsedFeed | None) -> None:
+    """This poll's problems against the feed; each rejected item also in the trace of its link."""
+    if parsed is None:  # 304: nothing was read, the last problems still stand
+        return
+    rt = current()
+    for problem in parsed.rejected:
+        if problem.trace_id:
+            rt.ledger.record(problem.trace_id, "poll", "rejected", problem.detail, feed=feed_url)
+    rt.feed_state.record_problems(feed_url, parsed.problems)
 
 
 def _configured(state: dict[str, str]) -> float:

@@ -29,9 +29,14 @@ HTML = "text/html; charset=utf-8"
 # What the pipeline should make of each path. Tests take these lists; the server serves them all.
 HEALTHY_FEEDS = ("/ok/rss", "/ok/atom", "/mixed/rss")
 # Odd but valid feeds: they must parse, with the right text.
-TOLERATED_FEEDS = ("/wrong-charset", "/cyrillic", "/bom")
-# Entity expansion: refused, or parsed without the expansion.
-EXPANSION_FEEDS = ("/billion-laughs", "/quadratic-blowup")
+TOLERATED_FEEDS = ("/wrong-charset", "/cyrillic", "/bom", "/cyrillic-declared-utf8")
+# Feeds whose good items must arrive while each bad item is rejected with its reason.
+ISOLATION_FEEDS = ("/isolated/rss", "/charset-mixed")
+# Entity declarations, harmless or not: refused with a named reason.
+EXPANSION_FEEDS = ("/billion-laughs", "/quadratic-blowup", "/internal-entities", "/external-entity")
+# Redirects from the allowed server to another port of its address, however spelled: the canary
+# listening there must see no connection.
+CANARY_REDIRECTS = ("/redirect-other-port", "/redirect-other-port-decimal", "/redirect-other-port-name")
 # Feeds that must end in a recorded, named failure.
 FAILING_FEEDS = (
     "/malformed",
@@ -45,18 +50,20 @@ FAILING_FEEDS = (
     "/redirect-decimal",
     "/redirect-ipv6-loopback",
     "/redirect-file",
+    *CANARY_REDIRECTS,
     "/trickle",
     "/trickle-headers",
     "/slow-headers",
     "/html-not-feed",
     "/empty",
+    "/204",
     "/404",
     "/410",
     "/500",
     "/429",
     "/reset",
 )
-ALL_FEEDS = HEALTHY_FEEDS + TOLERATED_FEEDS + EXPANSION_FEEDS + FAILING_FEEDS
+ALL_FEEDS = HEALTHY_FEEDS + TOLERATED_FEEDS + ISOLATION_FEEDS + EXPANSION_FEEDS + FAILING_FEEDS
 
 OK_RSS_ARTICLES = tuple(f"/ok/article/{n}" for n in range(1, 6))
 OK_ATOM_ARTICLES = tuple(f"/ok/article/{n}" for n in range(6, 11))
@@ -70,6 +77,15 @@ MIXED_BAD_ARTICLES = (
     "/article/redirect-private",
 )
 HEALTHY_ARTICLES = OK_RSS_ARTICLES + OK_ATOM_ARTICLES + MIXED_GOOD_ARTICLES
+ISOLATED_ARTICLES = ("/isolated/article/1", "/isolated/article/2")  # the good items of /isolated/rss
+# The bad items of /isolated/rss: (link as written, or "" for none; what the rejection must say).
+ISOLATED_BAD_ITEMS = (
+    ("http://[fd00::1/isolated/ipv6", "malformed URL"),
+    ("javascript:alert(document.cookie)", "not an http(s) URL"),
+    ("", "entry without a link"),
+    ("$base/gone/isolated-mojibake", "garbled title: it is UTF-8 read as a single-byte charset"),
+    ("$base/gone/isolated-replacement", "garbled title: it contains U+FFFD"),
+)
 
 HUGE_FEED_BYTES = 20 * 1024 * 1024  # far over any sane cap; the client should stop long before
 BOMB_INFLATED_BYTES = 100 * 1024 * 1024  # what the gzip bombs inflate to
@@ -220,10 +236,30 @@ class _Handler(BaseHTTPRequestHandler):
     def bom(self) -> None:
         self.send_corpus("bom.xml", "application/rss+xml", prefix=b"\xef\xbb\xbf")
 
+    def cyrillic_declared_utf8(self) -> None:
+        self.send_corpus("cyrillic_declared_utf8.xml", RSS, encoding="cp1251")
+
+    # --- feeds mixing good items with bad ones ---------------------------------------------------
+
+    def isolated_rss(self) -> None:
+        self.send_corpus("isolated_rss.xml", RSS)
+
+    def charset_mixed(self) -> None:
+        text = self.hostile.corpus_text("charset_mixed.xml")
+        head, rest = text.split("<!--cp1251-->", 1)
+        middle, tail = rest.split("<!--/cp1251-->", 1)
+        self.send(200, head.encode() + middle.encode("cp1251") + tail.encode(), RSS)
+
     # --- entity expansion ------------------------------------------------------------------------
 
     def billion_laughs(self) -> None:
         self.send_corpus("billion_laughs.xml", RSS)
+
+    def internal_entities(self) -> None:
+        self.send_corpus("internal_entities.xml", RSS)
+
+    def external_entity(self) -> None:
+        self.send_corpus("external_entity.xml", RSS)
 
     def quadratic_blowup(self) -> None:
         text = self.hostile.corpus_text("quadratic_blowup.xml", payload=QUADRATIC_PAYLOAD, refs="&a;" * QUADRATIC_REFS)
@@ -277,6 +313,15 @@ class _Handler(BaseHTTPRequestHandler):
     def redirect_file(self) -> None:
         self.redirect("file:///etc/passwd")
 
+    def redirect_other_port(self) -> None:
+        self.redirect(f"http://127.0.0.1:{self.hostile.canary.port}/ok/rss")
+
+    def redirect_other_port_decimal(self) -> None:
+        self.redirect(f"http://2130706433:{self.hostile.canary.port}/ok/rss", status=301)
+
+    def redirect_other_port_name(self) -> None:
+        self.redirect(f"http://localhost:{self.hostile.canary.port}/ok/rss", status=307)
+
     def trickle(self) -> None:
         """Prompt headers, then the body one byte a second for as long as the client listens."""
         self.send_response(200)
@@ -311,6 +356,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def empty(self) -> None:
         self.send(200, b"", RSS)
+
+    def status_204(self) -> None:
+        self.send_response(204)
+        self.send_header("Connection", "close")
+        self.end_headers()
 
     def status_404(self) -> None:
         self.send(404, b"<html><body><h1>Not found</h1></body></html>", HTML)
@@ -347,8 +397,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.redirect_metadata()
 
 
+class Canary:
+    """A port on the server's address that must stay unreachable: it listens and only counts connections."""
+
+    def __init__(self, host: str) -> None:
+        self._sock = socket.socket()
+        self._sock.bind((host, 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self.seen = 0
+
+    def connections(self) -> int:
+        """Connections made so far (the kernel completes them even before they are accepted)."""
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                return self.seen
+            conn.close()
+            self.seen += 1
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class HostileServer:
-    """``ThreadingHTTPServer`` on 127.0.0.1 in a thread: ``start()``, ``url(path)``, ``stop()``."""
+    """``ThreadingHTTPServer`` on 127.0.0.1 in a thread: ``start()``, ``url(path)``, ``stop()``.
+
+    ``allow_entry`` is the one allow-list entry that reaches it (``host:port``); ``canary`` listens
+    on another port of the same address and must never see a connection.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, trickle_cap_s: float = 60.0, slow_s: float = 10.0):
         self.trickle_cap_s = trickle_cap_s  # a trickle stops by itself after this, if the client never gives up
@@ -360,10 +439,15 @@ class HostileServer:
         self._httpd.hostile = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="hostile-server", daemon=True)
         self._routes = self._route_table()
+        self.canary = Canary(host)
 
     @property
     def port(self) -> int:
         return int(self._httpd.server_address[1])
+
+    @property
+    def allow_entry(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -382,6 +466,8 @@ class HostileServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+        self.canary.connections()  # counted before closing, so tests can still read ``canary.seen``
+        self.canary.close()
 
     def record(self, path: str) -> None:
         with self._lock:
@@ -394,7 +480,7 @@ class HostileServer:
         handler = self._routes.get(path)
         if handler is not None:
             return handler
-        for kind in ("ok", "mixed"):
+        for kind in ("ok", "mixed", "isolated"):
             prefix = f"/{kind}/article/"
             name = f"{kind}-{path.removeprefix(prefix)}.html"
             if path.startswith(prefix) and (CORPUS / "articles" / name).is_file():
@@ -407,13 +493,15 @@ class HostileServer:
             "/ok/rss": _Handler.ok_rss,
             "/ok/atom": _Handler.ok_atom,
             "/mixed/rss": _Handler.mixed_rss,
+            "/204": _Handler.status_204,
             "/404": _Handler.status_404,
+            "/isolated/rss": _Handler.isolated_rss,
             "/410": _Handler.status_410,
             "/500": _Handler.status_500,
             "/429": _Handler.status_429,
             "/article/404": _Handler.status_404,
         }
-        for path in TOLERATED_FEEDS + EXPANSION_FEEDS + FAILING_FEEDS + MIXED_BAD_ARTICLES:
+        for path in TOLERATED_FEEDS + ISOLATION_FEEDS + EXPANSION_FEEDS + FAILING_FEEDS + MIXED_BAD_ARTICLES:
             name = path.strip("/").replace("/", "_").replace("-", "_")
             if path not in table:
                 table[path] = getattr(_Handler, name)

@@ -7,19 +7,23 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import re
+import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.errors import BlockedAddress, PermanentError, TooLarge, TransientError
+from pipeline.errors import BlockedAddress, BlockedRedirect, Gone, PermanentError, TooLarge, TransientError
 from workers.adapters.http import GuardedHttpClient, address_allowed
 from workers.adapters.raw_store import FileRawStore
 from workers.adapters.sqlite_index import fts_query
+from workers.settings import Settings, SettingsError, parse_allow_entry
 
 # --- FileRawStore ------------------------------------------------------------------------------------
 
@@ -175,6 +179,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, b"not here", {"Content-Type": "text/plain"})
         elif path == "/busy":
             self._send(503, b"busy", {"Retry-After": "7"})
+        elif path.startswith("/redirect?to="):
+            self._send(302, b"", {"Location": urllib.parse.unquote(path.split("=", 1)[1])})
+        elif path == "/no-content":
+            self._send(204)
+        elif path == "/gone":
+            self._send(410, b"gone", {"Content-Type": "text/plain"})
+        elif path == "/partial":
+            self._send(206, b"part", {"Content-Type": "text/html"})
+        elif path == "/redirect-without-location":
+            self._send(302, b"")
         elif path == "/to-private":
             self._send(302, b"", {"Location": "http://10.0.0.1/"})
         elif path == "/slow":
@@ -202,7 +216,7 @@ def server() -> Iterator[str]:
     thread.join(timeout=5)
 
 
-def _client(allow: tuple[str, ...] = ("127.0.0.1",), total: float = 5.0) -> GuardedHttpClient:
+def _client(allow: tuple[str, ...], total: float = 5.0) -> GuardedHttpClient:
     return GuardedHttpClient(
         user_agent="wirewatch-test/0",
         connect_timeout_s=2.0,
@@ -215,8 +229,8 @@ def _client(allow: tuple[str, ...] = ("127.0.0.1",), total: float = 5.0) -> Guar
 
 
 @pytest.fixture
-def client() -> Iterator[GuardedHttpClient]:
-    c = _client()
+def client(server: str) -> Iterator[GuardedHttpClient]:
+    c = _client(allow=(server.split("//", 1)[1],))  # exactly what the test server serves: host:port
     yield c
     c.close()
 
@@ -273,7 +287,7 @@ def test_http_503_is_transient_with_retry_after(server: str, client: GuardedHttp
 
 
 def test_http_total_timeout_against_trickling_server(server: str) -> None:
-    slow = _client(total=1.0)
+    slow = _client(allow=(server.split("//", 1)[1],), total=1.0)
     started = time.monotonic()
     try:
         with pytest.raises(TransientError):
@@ -305,6 +319,170 @@ def test_http_redirect_to_private_address_blocked(server: str, client: GuardedHt
 def test_http_bad_scheme_or_host_blocked(client: GuardedHttpClient, url: str) -> None:
     with pytest.raises(BlockedAddress):
         client.get(url)
+
+
+# --- statuses named -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "pattern"),
+    [
+        ("/no-content", PermanentError, r"^HTTP 204 No Content from .*/no-content: the server sent no body$"),
+        ("/gone", Gone, r"^HTTP 410 Gone from "),
+        ("/partial", PermanentError, r"^HTTP 206 Partial Content from .*only 200 is taken"),
+        ("/redirect-without-location", PermanentError, r"^HTTP 302 Found from .* without a Location header"),
+    ],
+)
+def test_http_odd_statuses_are_named(
+    server: str, client: GuardedHttpClient, path: str, error: type[Exception], pattern: str
+) -> None:
+    with pytest.raises(error) as info:
+        client.get(f"{server}{path}")
+    assert type(info.value) is error
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+# --- the allow-list: one door, not the whole house ---------------------------------------------------------
+
+
+class Canary:
+    """A listening socket that only counts connections: it must never see one."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = int(self.sock.getsockname()[1])
+
+    def connections(self) -> int:
+        count = 0
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                return count
+            conn.close()
+            count += 1
+
+
+@pytest.fixture
+def canary() -> Iterator[Canary]:
+    c = Canary()
+    yield c
+    c.sock.close()
+
+
+def _port(server: str) -> int:
+    return int(server.rsplit(":", 1)[1])
+
+
+def _redirect(server: str, target: str) -> str:
+    return f"{server}/redirect?to={urllib.parse.quote(target, safe='')}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:{port}/",
+        "http://2130706433:{port}/",  # the address as one number
+        "http://0x7f000001:{port}/",  # ... in hex
+        "http://127.1:{port}/",  # ... shortened
+        "http://localhost:{port}/",  # a name that resolves to it
+        "http://[::ffff:127.0.0.1]:{port}/",  # IPv4-mapped IPv6
+    ],
+)
+def test_allowed_host_port_opens_no_other_port(server: str, canary: Canary, target: str) -> None:
+    guarded = _client(allow=(f"127.0.0.1:{_port(server)}",))
+    try:
+        assert guarded.get(f"{server}/page").body == PAGE  # the door that is listed
+        url = target.format(port=canary.port)
+        with pytest.raises(BlockedAddress) as direct:
+            guarded.get(url)
+        assert "not in the allow-list" in str(direct.value)
+        with pytest.raises(BlockedRedirect) as info:
+            guarded.get(_redirect(server, url))
+        assert info.value.reason == "blocked_redirect"
+        assert f"to {url} refused" in str(info.value)
+        assert f":{canary.port} is not in the allow-list" in str(info.value)
+    finally:
+        guarded.close()
+    assert canary.connections() == 0
+
+
+def test_bare_host_entry_opens_every_port_of_that_address(server: str, canary: Canary) -> None:
+    """``127.0.0.1`` without a port is the old, wide door: documented, and what host:port exists to avoid."""
+    guarded = _client(allow=("127.0.0.1",), total=0.5)
+    try:
+        with pytest.raises(TransientError):  # reached the canary, which never answers
+            guarded.get(f"http://127.0.0.1:{canary.port}/")
+    finally:
+        guarded.close()
+    assert canary.connections() == 1
+
+
+def test_allowed_name_is_resolved_and_pinned(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _port(server)
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def fake(host: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        return real("127.0.0.1" if host == "feeds.internal" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    guarded = _client(allow=(f"feeds.internal:{port}",))
+    try:
+        assert guarded.get(f"http://feeds.internal:{port}/page").body == PAGE
+        assert "feeds.internal" in asked  # resolved by the guard, then the checked address dialled
+        # the name opens its own port only; the address it resolves to is not thereby listed
+        with pytest.raises(BlockedAddress):
+            guarded.get(f"http://127.0.0.1:{port}/page")
+        with pytest.raises(BlockedAddress):
+            guarded.get(f"http://feeds.internal:{port + 1}/page")
+    finally:
+        guarded.close()
+
+
+def test_cidr_entry_with_port(server: str, canary: Canary) -> None:
+    guarded = _client(allow=(f"127.0.0.0/8:{_port(server)}",))
+    try:
+        assert guarded.get(f"http://127.0.0.1:{_port(server)}/page").body == PAGE
+        with pytest.raises(BlockedAddress):
+            guarded.get(f"http://127.0.0.2:{canary.port}/")
+    finally:
+        guarded.close()
+    assert canary.connections() == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "host", "ip", "port", "admitted"),
+    [
+        ("127.0.0.1:8080", "127.0.0.1", "127.0.0.1", 8080, True),
+        ("127.0.0.1:8080", "127.0.0.1", "127.0.0.1", 8081, False),
+        ("127.0.0.1:8080", "localhost", "127.0.0.1", 8080, True),
+        ("127.0.0.1:8080", "localhost", "127.0.0.2", 8080, False),
+        ("127.0.0.1", "x.example", "127.0.0.1", 1, True),
+        ("10.0.0.0/8:443", "intra.example", "10.9.8.7", 443, True),
+        ("10.0.0.0/8:443", "intra.example", "11.0.0.1", 443, False),
+        ("[::1]:8080", "::1", "::1", 8080, True),
+        ("[::1]:8080", "::1", "127.0.0.1", 8080, False),
+        ("127.0.0.1:80", "x", "::ffff:127.0.0.1", 80, True),
+        ("feeds.internal:8080", "FEEDS.internal.", "10.0.0.5", 8080, True),
+        ("feeds.internal:8080", "other.internal", "10.0.0.5", 8080, False),
+        ("feeds.internal", "feeds.internal", "10.0.0.5", 9, True),
+    ],
+)
+def test_allow_rule_matching(entry: str, host: str, ip: str, port: int, admitted: bool) -> None:
+    assert parse_allow_entry(entry).admits(host, ip, port) is admitted
+
+
+@pytest.mark.parametrize("entry", ["http://x", "*.example", "2130706433", "x:0", "x:70000", "[::1", "a b", "10.0.0.0/33"])
+def test_bad_allow_entries_are_refused_at_start_up(entry: str) -> None:
+    with pytest.raises(SettingsError, match="WIREWATCH_ALLOW_HOSTS entry"):
+        Settings.from_env({"WIREWATCH_ALLOW_HOSTS": f"127.0.0.1:8080,{entry}"})
+    with pytest.raises(SettingsError):
+        Settings(allow_hosts=(entry,))
 
 
 # --- fts_query -------------------------------------------------------------------------------------------
@@ -443,6 +621,6 @@ def test_resolved_address_is_the_one_dialled(server: str, monkeypatch: pytest.Mo
         return real("127.0.0.1" if host == "news.example" else host, *args, **kwargs)
 
     monkeypatch.setattr(socket_module, "getaddrinfo", fake)
-    client = GuardedHttpClient("t", 1, 1, 2, 100_000, 3, allow_hosts=("127.0.0.1",))
+    client = GuardedHttpClient("t", 1, 1, 2, 100_000, 3, allow_hosts=(f"127.0.0.1:{port}",))
     resp = client.get(f"http://news.example:{port}/page")
     assert resp.status == 200

