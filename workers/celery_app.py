@@ -39,6 +39,9 @@ def create_app(runtime: Runtime) -> Celery:
         # turns them into a retry, a drop or a dead-letter record.
         task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
+        # A process child loads spaCy before it reports for work (seconds, more on a loaded machine);
+        # Celery's default of 4 s would kill it for being slow and start another, for ever.
+        worker_proc_alive_timeout=120.0,
         # Queues by kind of work (workers/topology.py): each kind of worker consumes its own.
         **celery_routing(),
         broker_transport_options={

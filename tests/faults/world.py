@@ -1146,11 +1146,18 @@ def _present(es: Any, prefix: str, expected: dict[str, Any]) -> set[str] | None:
 
 
 def _state(runtime: Any) -> str:
-    """What waits where: the broker queue, the bulk queue and its lock, stories in flight."""
+    """What waits where: each broker queue, the frontier, the bulk queue and its lock, stories in flight."""
+    from workers.dispatcher import queue_depth
+    from workers.topology import QUEUES
+
     try:
         r = runtime.redis
+        queues = ", ".join(f"{q} {queue_depth(r, q)}" for q in QUEUES)
+        hosts = runtime.frontier.hosts()
         return (
-            f"broker queue {r.llen('wirewatch')}, bulk queue {runtime.index_queue.pending()} "
+            f"queues: {queues}; frontier {sum(h['queued'] for h in hosts.values())} waiting, "
+            f"{sum(h['active'] for h in hosts.values())} active; extract line {runtime.extract_line.waiting()}; "
+            f"bulk queue {runtime.index_queue.pending()} "
             f"(lock ttl {r.pttl(runtime.index_queue.name + ':lock')} ms), in flight {runtime.ledger.in_flight_count()}"
         )
     except Exception as exc:  # noqa: BLE001 - Redis may be restarting
