@@ -1,14 +1,20 @@
-"""The ``wirewatch`` command."""
+"""wirewatch: follow a news story as the wires report it.
+
+Polls feeds, fetches, cleans, deduplicates and indexes stories; search them from here, the HTTP API
+(`wirewatch serve`) or Kibana. Settings come from WIREWATCH_* environment variables (see the README).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import html
 import json
 import os
 import re
 import signal
+import socket
 import statistics
 import sys
 import time
@@ -19,16 +25,35 @@ from typing import Any
 from pipeline.fetch import story_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
 from workers import kibana
+from workers.cli_errors import (
+    RUNTIME,
+    CommandError,
+    Parser,
+    UsageError,
+    bounded_int,
+    explain,
+    quiet_broken_pipe,
+    time_bound,
+)
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
 
+_loaded: list[Settings] = []  # the settings this command read, for naming services in error messages
+
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
-        raise SystemExit(f"wirewatch: {exc}") from exc
+        raise UsageError(f"{exc}; fix or unset it") from exc
+    _loaded.append(settings)
+    return settings
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """'1 story', '2 stories'."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 @contextlib.contextmanager
@@ -178,7 +203,7 @@ def _terminal_snippet(snippet: str) -> str:
 
 
 def _print_result(result: SearchResult) -> None:
-    print(f"{result.total} matching stories")
+    print(f"{plural(result.total, 'matching story', 'matching stories')}")
     for hit in result.hits:
         date = (hit.published or "")[:16].replace("T", " ")
         carried = f" · carried by {len(hit.sources)} outlets" if len(hit.sources) > 1 else ""
@@ -229,20 +254,24 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
-    print(f"{result.total} distinct claims")
+    print(plural(result.total, "distinct claim"))
     for hit in result.hits:
         when = (hit.first_published or "")[:16].replace("T", " ")
         print(f"\n{hit.speaker} ({hit.kind}, {hit.cue}): {hit.text}")
         print(f"  first: {when} · {hit.first_outlet} · {hit.first_title}")
-        print(f"  repeated in {hit.stories} stories by {hit.outlets} outlets")
+        print(f"  repeated in {plural(hit.stories, 'story', 'stories')} by {plural(hit.outlets, 'outlet')}")
     return 0
 
 
 def cmd_story(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[0-9a-f]{32}", args.story_id):
+        raise UsageError(
+            f"{args.story_id!r} is not a story id: ids are 32 hex digits, as search results show "
+            f"(`wirewatch search --json`); for a URL use `wirewatch trace URL`"
+        )
     doc = Runtime(_settings()).search_index.get(args.story_id)
     if doc is None:
-        print(f"wirewatch: no story {args.story_id}", file=sys.stderr)
-        return 1
+        raise CommandError(f"no story {args.story_id} in the index; `wirewatch trace {args.story_id}` tells why")
     if args.json:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
@@ -291,7 +320,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not events:
         print("  never seen: no feed has listed this URL yet")
     for e in events:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["t"]))
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e["t"]))
         print(f"  {when}  {e['stage']:<8} {e['outcome']:<10} {e.get('detail', '')}")
     return 0
 
@@ -418,8 +447,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         if args.action in ("status", "cancel", "resume"):
             job_id = args.job or jobs.latest()
             if not job_id:
-                print("no reprocess jobs", file=sys.stderr)
-                return 1
+                print("no reprocess jobs yet: `wirewatch reprocess --stage extract` starts one")
+                return 0 if args.action == "status" else RUNTIME
             if args.action == "cancel":
                 jobs_module.cancel(runtime, job_id)
             if args.action == "resume":
@@ -429,7 +458,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             print(json.dumps(progress, indent=2) if args.json else _progress_line(progress))
             return 0
         if args.stage not in jobs_module.STAGES:
-            raise SystemExit(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
+            raise UsageError(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
         selection = SearchQuery(
             text=" ".join(args.query),
             entity=args.entity,
@@ -480,9 +509,9 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(records, indent=2))
                 return 0
-            print(f"{len(records)} dead-letter records")
+            print(plural(len(records), "dead-letter record"))
             for n, r in enumerate(records, 1):
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.get("t", 0)))
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r.get("t", 0)))
                 print(
                     f"{n:>4}  {when}  {r.get('stage', '?'):<8} {r.get('story_id', '?')}  "
                     f"attempts {r.get('attempts', '?')}  {str(r.get('error', ''))[:100]}"
@@ -493,7 +522,7 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
             return 0
         chosen = range(len(records)) if args.which == "all" else [int(args.which) - 1] if args.which else []
         if not chosen or any(not 0 <= n < len(records) for n in chosen):
-            raise SystemExit(
+            raise UsageError(
                 f"wirewatch dead-letter {args.action}: give a record number (1..{len(records)})"
                 + (" or 'all'" if args.action == "replay" else "")
             )
@@ -519,7 +548,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
-    server = make_server(Api(Runtime(settings).search_index), host, port)
+    index = Runtime(settings).search_index
+    index.count()  # an unreachable index is said now, not on the first request
+    try:
+        server = make_server(Api(index), host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"port {port} on {host} is already in use; pick another with --port (0 picks a free one) "
+                f"or WIREWATCH_API_PORT"
+            ) from exc
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(exc, socket.gaierror):
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
+            ) from exc
+        raise
     print(
         f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
         f"(OpenAPI at /api/openapi.json)",
@@ -550,90 +593,115 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="wirewatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="start workers and beat on the configured (or embedded) services")
     p.add_argument("--no-beat", action="store_true", help="workers only; another process runs beat")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="serve the sample stories locally and ingest them end to end")
-    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default 300)")
     p.add_argument("--spacing", type=float, default=0.25, help="seconds between stories in the feeds")
     p.add_argument("--poll-interval", type=int, default=2, help="seconds between polls of each feed")
+    p.add_argument("--fresh", action="store_true", help="forget what earlier demo runs indexed and start over")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("search", help="search stories")
-    p.add_argument("query", nargs="*")
+    p = sub.add_parser(
+        "search",
+        help="search stories",
+        description='Search stories: words must all match; "a phrase" matches a phrase; -word excludes '
+        "(no quotes needed: `wirewatch search kaliningrad -drills`).",
+    )
+    p.add_argument("query", nargs="*", help="words to match; -word excludes a word")
     p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
     p.add_argument("--speaker", help="stories with a claim by this speaker (name or Wikidata id)")
     p.add_argument("--language", help="ISO 639-1 code, e.g. en")
     p.add_argument("--min-topic", type=float, help="topic relevance at least this (0..1)")
     p.add_argument("--facets", action="store_true", help="top entities, speakers, outlets; stories per day")
     p.add_argument("--source", "--outlet", dest="source", help="outlet name")
-    p.add_argument("--from", dest="date_from", help="published on or after (YYYY-MM-DD or ISO time)")
-    p.add_argument("--to", dest="date_to", help="published on or before")
-    p.add_argument("--sort", choices=("relevance", "newest"), default="relevance")
-    p.add_argument("--size", type=int, default=10)
+    p.add_argument(
+        "--from", dest="date_from", type=time_bound, help="published on or after (YYYY-MM-DD or ISO 8601 time)"
+    )
+    p.add_argument("--to", dest="date_to", type=time_bound, help="published on or before (a bare date covers its day)")
+    p.add_argument(
+        "--sort", choices=("relevance", "newest"), default="relevance", help="best first (default) or newest first"
+    )
+    p.add_argument("--size", type=bounded_int(0, 1000), default=10, help="results to show (default 10)")
     p.add_argument("--all-copies", action="store_true", help="show every copy, not one per cluster")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("claims", help="claims by a speaker about something, first made when and how repeated")
     p.add_argument("about", nargs="*", help="words in the claim")
     p.add_argument("--speaker", help="name or Wikidata id")
-    p.add_argument("--from", dest="date_from")
-    p.add_argument("--to", dest="date_to")
-    p.add_argument("--size", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--from", dest="date_from", type=time_bound, help="in stories published on or after (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=time_bound, help="in stories published on or before (YYYY-MM-DD)")
+    p.add_argument("--size", type=bounded_int(0, 1000), default=20, help="distinct claims to show (default 20)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("reprocess", help="re-run stages over stored stories (workers must be running)")
-    p.add_argument("action", nargs="?", choices=("start", "status", "cancel", "resume"), default="start")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("start", "status", "cancel", "resume"),
+        default="start",
+        help="start a job (default), or follow, cancel or resume one",
+    )
     p.add_argument("job", nargs="?", help="job id for status/cancel/resume (default: the latest)")
     p.add_argument("--query", nargs="*", default=[], help="only stories matching these words")
-    p.add_argument("--entity")
-    p.add_argument("--source", "--outlet", dest="source")
+    p.add_argument("--entity", help="only stories naming this entity (name or Wikidata id)")
+    p.add_argument("--source", "--outlet", dest="source", help="only stories from this outlet")
     p.add_argument("--feed", help="only stories from this feed URL")
-    p.add_argument("--from", dest="date_from")
-    p.add_argument("--to", dest="date_to")
+    p.add_argument("--from", dest="date_from", type=time_bound, help="only stories published on or after")
+    p.add_argument("--to", dest="date_to", type=time_bound, help="only stories published on or before")
     p.add_argument("--ids", help="comma-separated story ids")
     p.add_argument("--stage", default="extract", help="first stage to re-run: clean, dedupe, extract or index")
     p.add_argument(
         "--rebuild", action="store_true", help="every story into a new index version, aliases swapped when done"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=bounded_int(1, 10_000), default=32, help="stories per batch (default 32)")
     p.add_argument("--detach", action="store_true", help="start the job and return its id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("dead-letter", help="work that kept failing: list, show N, replay N|all, purge")
-    p.add_argument("action", choices=("list", "show", "replay", "purge"))
+    p.add_argument("action", choices=("list", "show", "replay", "purge"), help="what to do with the records")
     p.add_argument("which", nargs="?", help="record number (from list), or 'all' for replay")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_dead_letter)
 
     p = sub.add_parser("story", help="show one stored story")
-    p.add_argument("story_id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("story_id", help="a story id (32 hex digits, from search results)")
+    p.add_argument("--json", action="store_true", help="the stored document as JSON")
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser("trace", help="every stage a feed entry or article URL went through")
     p.add_argument("target", help="article URL or story id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the events as JSON (times as Unix seconds)")
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("feeds", help="feed health; `feeds check URL` tries one feed and explains")
-    p.add_argument("action", nargs="?", choices=("list", "check"), default="list")
-    p.add_argument("url", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("action", nargs="?", choices=("list", "check"), default="list", help="list (default) or check")
+    p.add_argument("url", nargs="?", help="the feed URL to check")
+    p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_feeds)
 
     kibana.add_command(sub)
+    for command in sub.choices.values():
+        # Accepted after the command too; SUPPRESS keeps a top-level --debug from being reset.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, show the traceback"
+        )
 
     p = sub.add_parser("serve", help="the search page and the read-only HTTP JSON API")
     p.add_argument("--host", help="address to bind (default WIREWATCH_API_HOST, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default WIREWATCH_API_PORT, 8080; 0 picks a free one)")
+    p.add_argument(
+        "--port", type=bounded_int(0, 65535), help="port (default WIREWATCH_API_PORT, 8080; 0 picks a free one)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("index", help="manage the story index")
@@ -647,10 +715,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose free words are a query in which "-word" excludes a word.
+_QUERY_WORDS = {"search": "query", "claims": "about"}
+
+
+def _exclusions(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Take "-word" query terms out of argv (argparse would read them as unknown options)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in _QUERY_WORDS:
+        return argv, []
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = set(sub.choices[command]._option_string_actions) | set(parser._option_string_actions)
+    kept: list[str] = []
+    excluded: list[str] = []
+    after_dashdash = False
+    for arg in argv:
+        if arg == "--":
+            after_dashdash = True
+        if not after_dashdash and re.fullmatch(r"-[^\W\d_][\w'.-]*", arg) and arg not in known and len(arg) > 2:
+            excluded.append(arg)
+        else:
+            kept.append(arg)
+    return kept, excluded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    parser = build_parser()
+    argv, excluded = _exclusions(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
+    if excluded:
+        name = _QUERY_WORDS[args.command]
+        setattr(args, name, [*getattr(args, name), *excluded])
+    try:
+        result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error ends in one line; --debug shows the rest
+        if args.debug:
+            raise
+        code, message = explain(exc, _loaded[-1] if _loaded else None)
+        print(f"wirewatch {args.command}: {message}", file=sys.stderr)
+        return code
     return result
 
 
