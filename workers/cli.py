@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import html
 import json
 import os
 import re
@@ -108,11 +107,93 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+# What a demo run leaves in the data folder; `demo --fresh` removes exactly these (embedded services only).
+DEMO_LEFTOVERS = ("index", "redis", "raw", "logs", "metrics", "demo-feeds.yaml", "beat-schedule")
+
+
+def _start_afresh(settings: Settings) -> None:
+    import shutil
+
+    if not (settings.embedded_redis and settings.embedded_index):
+        raise UsageError(
+            "--fresh clears the embedded services in the data folder; with WIREWATCH_REDIS_URL or "
+            "WIREWATCH_ELASTICSEARCH_URL set, empty those yourself (or unset them)"
+        )
+    data = settings.data_dir.resolve()
+    removed = []
+    for entry in sorted(data.glob("*")) if data.is_dir() else []:
+        if entry.name in DEMO_LEFTOVERS or entry.name.startswith("beat-schedule"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed.append(entry.name)
+    print(f"wirewatch demo: starting afresh (removed {', '.join(removed) or 'nothing'} in {data})", file=sys.stderr)
+
+
+def _wait_for_ingest(
+    index: Any, expected: set[str], seen_at: dict[str, float], workers: WorkerSet, timeout_s: float
+) -> None:
+    """Note when each story becomes searchable, with a progress bar (or a line every few seconds off a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    last_line = 0.0
+    with Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("searchable"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=len(expected), completed=len(seen_at))
+        while time.monotonic() < deadline and workers.alive():
+            now = time.time()
+            for sid in index.present(expected - set(seen_at)):
+                seen_at[sid] = now
+            progress.update(task, completed=len(seen_at))
+            if not console.is_terminal and time.monotonic() - last_line >= 5:
+                print(
+                    f"wirewatch demo: {len(seen_at)}/{len(expected)} searchable after "
+                    f"{time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                )
+                last_line = time.monotonic()
+            if len(seen_at) == len(expected):
+                break
+            time.sleep(0.1)
+
+
+def _page_table(pages: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Each page: seconds from served by its outlet to searchable", title_justify="left")
+    table.add_column("served UTC", no_wrap=True)
+    table.add_column("outlet", no_wrap=True)
+    table.add_column("title", overflow="ellipsis", max_width=64, no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    for page in pages:
+        table.add_row(
+            time.strftime("%H:%M:%S", time.gmtime(page["served_at"])),
+            page["outlet"],
+            page["title"],
+            f"{page['served_to_searchable_s']:.2f}",
+        )
+    console = Console()
+    (console if console.is_terminal else Console(width=120)).print(table)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from workers.demo import DemoServer
 
     base = _settings()
-    server = DemoServer(base.config_dir / "demo" / "stories.yaml", spacing_s=args.spacing).start()
+    if args.fresh:
+        _start_afresh(base)
+    server = DemoServer(base.config_dir / "demo" / "stories.yaml", spacing_s=args.spacing)
     data = base.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     feeds_file = data / "demo-feeds.yaml"
@@ -137,6 +218,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         host_min_gap_s=0.0,
         host_max_concurrency=16,
     )
+    _loaded.append(settings)
     expected = {server.story_id(a): a for a in server.articles}
     print(
         f"wirewatch demo: {len(server.articles)} articles from {len(server.outlets)} outlets at "
@@ -146,41 +228,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _redis_up(settings):
         index = Runtime(settings).index
         already = index.present(expected)
-        workers = WorkerSet(settings, log_dir=data / "logs")
-        workers.start()
-        print(f"wirewatch demo: worker and beat logs in {data / 'logs'}", file=sys.stderr)
         seen_at: dict[str, float] = {}
-        deadline = time.monotonic() + args.timeout
-        try:
-            while time.monotonic() < deadline and workers.alive():
-                now = time.time()
-                for sid in index.present(set(expected) - set(seen_at)):
-                    seen_at[sid] = now
-                if len(seen_at) == len(expected):
-                    break
-                time.sleep(0.1)
-        finally:
-            workers.stop()
-            server.stop()
+        if len(already) == len(expected):
+            server.close()
+            print(
+                f"wirewatch demo: {plural(len(already), 'article')} already indexed: nothing new; "
+                f"`wirewatch demo --fresh` starts over",
+                file=sys.stderr,
+            )
+        else:
+            if already:
+                print(
+                    f"wirewatch demo: {len(already)} of {len(expected)} already indexed by an earlier run; "
+                    f"timing the other {len(expected) - len(already)}",
+                    file=sys.stderr,
+                )
+            server.start()
+            workers = WorkerSet(settings, log_dir=data / "logs")
+            workers.start()
+            print(f"wirewatch demo: worker and beat logs in {data / 'logs'}", file=sys.stderr)
+            try:
+                _wait_for_ingest(index, set(expected) - already, seen_at, workers, args.timeout)
+            finally:
+                workers.stop()
+                server.stop()
         index.refresh()
-        latencies = [
-            seen_at[sid] - server.served[a.path]
-            for sid, a in expected.items()
-            if sid in seen_at and sid not in already and a.path in server.served
-        ]
-        missing = [a.path for sid, a in expected.items() if sid not in seen_at]
+        pages = sorted(
+            (
+                {
+                    "path": a.path,
+                    "outlet": a.outlet_name,
+                    "title": a.title,
+                    "served_at": server.served[a.path],
+                    "served_to_searchable_s": round(seen_at[sid] - server.served[a.path], 3),
+                }
+                for sid, a in expected.items()
+                if sid in seen_at and a.path in server.served
+            ),
+            key=lambda p: p["served_at"],
+        )
+        latencies = [p["served_to_searchable_s"] for p in pages]
+        missing = [a.path for sid, a in expected.items() if sid not in seen_at and sid not in already]
         summary: dict[str, Any] = {
             "articles": len(expected),
-            "searchable": len(seen_at),
+            "searchable": len(seen_at) + len(already),
             "missing": missing,
             "already_indexed_before": len(already),
             "served_to_searchable_p50_s": round(_percentile(latencies, 0.5), 3) if latencies else None,
             "served_to_searchable_p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
-            "clusters": index.search(SearchQuery(size=1)).total,
+            "served_to_searchable_mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
+            "stories": index.search(SearchQuery(size=0)).total,
+            "pages": pages,
         }
-        if latencies:
-            summary["served_to_searchable_mean_s"] = round(statistics.fmean(latencies), 3)
-        print(json.dumps(summary, indent=2))
+        if not latencies:
+            summary["note"] = "nothing was fetched in this run, so there are no times; `wirewatch demo --fresh`"
+        if args.json:
+            print(json.dumps(summary, indent=2))
+            return 0 if not missing else 1
+        if pages:
+            _page_table(pages)
+            print(
+                f"served -> searchable: p50 {summary['served_to_searchable_p50_s']} s, "
+                f"p95 {summary['served_to_searchable_p95_s']} s, mean {summary['served_to_searchable_mean_s']} s "
+                f"over {plural(len(pages), 'page')}"
+            )
+        print(
+            f"{summary['searchable']} of {len(expected)} articles searchable as "
+            f"{plural(summary['stories'], 'story', 'stories')} (copies folded together)"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
         for title, query in (
             ("Stories mentioning Kaliningrad, best first", SearchQuery(text="Kaliningrad", size=3)),
             (
@@ -191,6 +307,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ):
             print(f"\n== {title}")
             _print_result(index.search(query))
+        print(
+            f"\nnext: `wirewatch search kaliningrad`, `wirewatch serve` (the search page), `wirewatch status`; "
+            f"data in {data}"
+        )
     return 0 if not missing else 1
 
 
@@ -199,7 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _terminal_snippet(snippet: str) -> str:
     bold, off = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("[", "]")
-    return html.unescape(re.sub(r"<mark>(.*?)</mark>", lambda m: f"{bold}{m.group(1)}{off}", snippet))
+    return re.sub(r"<mark>(.*?)</mark>", lambda m: f"{bold}{m.group(1)}{off}", snippet)
 
 
 def _print_result(result: SearchResult) -> None:
@@ -739,6 +859,20 @@ def _exclusions(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[
     return kept, excluded
 
 
+def _prefer_demo_feeds() -> None:
+    """After `wirewatch demo`, `wirewatch feeds` shows the demo's feeds (they are the ones with a history here)."""
+    if os.environ.get("WIREWATCH_FEEDS_FILE"):
+        return
+    demo_feeds = _settings().data_dir.resolve() / "demo-feeds.yaml"
+    if demo_feeds.is_file():
+        os.environ["WIREWATCH_FEEDS_FILE"] = str(demo_feeds)
+        print(
+            f"wirewatch feeds: the demo's feeds ({demo_feeds}); WIREWATCH_FEEDS_FILE=config/feeds.yaml "
+            f"shows the configured ones, `wirewatch demo --fresh` or deleting that file forgets the demo",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
@@ -748,6 +882,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = _QUERY_WORDS[args.command]
         setattr(args, name, [*getattr(args, name), *excluded])
     try:
+        if args.command == "feeds":
+            _prefer_demo_feeds()
         result: int = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except BrokenPipeError:
