@@ -370,8 +370,8 @@ class Api:
         }
 
 
-def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
-    """A threaded HTTP server answering GET and HEAD only: the API is read-only."""
+def make_server(api: Api, host: str, port: int, metrics: Callable[[], bytes] | None = None) -> ThreadingHTTPServer:
+    """A threaded HTTP server answering GET and HEAD only: the API is read-only. ``metrics``: /metrics."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "wirewatch"
@@ -388,6 +388,13 @@ def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path)
+            if parts.path == "/metrics" and metrics is not None:
+                try:
+                    self._send(200, metrics(), "text/plain; version=0.0.4; charset=utf-8")
+                except Exception:  # noqa: BLE001 - a broken scrape is a 500 and a log line
+                    log.exception("error collecting metrics")
+                    self._send(500, b"error collecting metrics\n", "text/plain; charset=utf-8")
+                return
             if parts.path in ("/", "/index.html"):
                 page = WEB / "index.html"
                 if page.exists():

@@ -8,6 +8,7 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from workers import logs
+from workers import metrics as _metrics  # noqa: F401 - Prometheus counts and times every task (Celery signals)
 from workers.adapters.redis_state import celery_broker_url
 from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule

@@ -270,6 +270,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         latencies = [p["served_to_searchable_s"] for p in pages]
         missing = [a.path for sid, a in expected.items() if sid not in seen_at and sid not in already]
         summary: dict[str, Any] = {
+            "base_url": server.base_url,
             "articles": len(expected),
             "searchable": len(seen_at) + len(already),
             "missing": missing,
@@ -556,6 +557,39 @@ def _progress_line(p: dict[str, Any]) -> str:
     )
 
 
+def _follow_job(jobs: Any, job_id: str) -> int:
+    """A progress bar until the job ends (a line every 5 s when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    last_line = 0.0
+    with Progress(
+        TextColumn("reprocessing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("job", total=None, detail="")
+        while True:
+            progress = jobs.progress(job_id)
+            bar.update(
+                task,
+                total=max(1, progress["total"]),
+                completed=progress["done"] + progress["failed"],
+                detail=f"failed {progress['failed']}, {progress['rate_per_s']}/s ({progress['status']})",
+            )
+            if not console.is_terminal and (time.monotonic() - last_line >= 5 or progress["status"] != "running"):
+                print(_progress_line(progress), file=sys.stderr)
+                last_line = time.monotonic()
+            if progress["status"] != "running":
+                return 0 if progress["status"] == "done" else 1
+            time.sleep(1)
+
+
 def cmd_reprocess(args: argparse.Namespace) -> int:
     from workers import reprocess as jobs_module
     from workers.sender import task_sender
@@ -603,13 +637,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             print(job_id)
             return 0
         try:
-            while True:
-                progress = jobs.progress(job_id)
-                print("\r" + _progress_line(progress), end="", file=sys.stderr, flush=True)
-                if progress["status"] != "running":
-                    print(file=sys.stderr)
-                    return 0 if progress["status"] == "done" else 1
-                time.sleep(1)
+            return _follow_job(jobs, job_id)
         except KeyboardInterrupt:
             print(
                 f"\nthe job goes on in the workers; `wirewatch reprocess status {job_id}` to follow, "
@@ -668,10 +696,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
-    index = Runtime(settings).search_index
+    runtime = Runtime(settings)
+    index = runtime.search_index
     index.count()  # an unreachable index is said now, not on the first request
+    from workers import metrics
+
+    registry = metrics.registry(runtime)
     try:
-        server = make_server(Api(index), host, port)
+        server = make_server(Api(index), host, port, metrics=lambda: metrics.exposition(registry))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise CommandError(
@@ -685,7 +717,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     print(
         f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
-        f"(OpenAPI at /api/openapi.json)",
+        f"(OpenAPI at /api/openapi.json, Prometheus metrics at /metrics)",
         file=sys.stderr,
     )
     try:
@@ -697,11 +729,108 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ago(t: float | None, now: float) -> str:
+    if not t:
+        return "never"
+    seconds = max(0, int(now - t))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Queues, workers, feeds, hosts, dead letters and the index, at a glance."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from workers import health
+
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        workers = health.ping_workers(runtime, args.timeout) if args.timeout > 0 else {}
+        snap = health.take(runtime, workers)
+    if args.json:
+        print(json.dumps(snap.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    now = snap.taken_at
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console.print(
+        f"wirewatch status at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(now))}: {_describe(settings)}"
+    )
+
+    queues = Table(title="Queues", title_justify="left")
+    queues.add_column("queue")
+    queues.add_column("messages waiting", justify="right")
+    for name, depth in snap.queues.items():
+        queues.add_row(name, str(depth))
+    console.print(queues)
+
+    if snap.workers:
+        table = Table(title="Workers", title_justify="left")
+        table.add_column("worker")
+        table.add_column("consumes")
+        for name, info in snap.workers.items():
+            table.add_row(name, ", ".join(info["queues"]) or "-")
+        console.print(table)
+    else:
+        console.print(f"Workers: none answered within {args.timeout:g} s (`wirewatch run` starts them)")
+
+    counts = ", ".join(f"{n} {h}" for h, n in snap.feed_counts.items() if n)
+    feeds = Table(title=f"Feeds: {counts or 'none'}", title_justify="left")
+    for column in ("health", "feed", "last success", "failures in a row", "last error"):
+        feeds.add_column(column, overflow="fold")
+    shown = sorted(snap.feeds, key=lambda f: health.FEED_STATES.index(f["health"]) == 0)[: args.feeds]
+    for feed in shown:
+        feeds.add_row(
+            feed["health"],
+            feed["name"],
+            _ago(feed["last_success"], now),
+            str(feed["consecutive_failures"]),
+            feed["last_error"][:80],
+        )
+    console.print(feeds)
+    if len(snap.feeds) > len(shown):
+        console.print(f"  … {len(snap.feeds) - len(shown)} more: `wirewatch feeds` lists them all")
+
+    if snap.hosts_over_budget:
+        hosts = Table(title="Hosts over their politeness budget", title_justify="left")
+        hosts.add_column("host")
+        hosts.add_column("why")
+        for host, why in sorted(snap.hosts_over_budget.items()):
+            hosts.add_row(host, why)
+        console.print(hosts)
+    else:
+        console.print("Hosts over their politeness budget: none")
+    console.print(
+        f"Dead letters: {snap.dead_letters}"
+        + (" (`wirewatch dead-letter list`)" if snap.dead_letters else "")
+        + f" · stories in flight: {snap.in_flight}"
+    )
+
+    index = Table(title="Index", title_justify="left")
+    for column in ("documents", "stories", "copies folded", "pending writes", "lag"):
+        index.add_column(column, justify="right")
+    i = snap.index
+    index.add_row(
+        str(i["documents"]), str(i["stories"]), str(i["copies_folded"]), str(i["pending_writes"]), f"{i['lag_s']:.1f} s"
+    )
+    console.print(index)
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings()
     runtime = Runtime(settings)
     if args.action == "migrate":
-        print(json.dumps(runtime.unprepared_index.migrate(), indent=2))  # type: ignore[attr-defined]
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        # One call copies every document; a spinner shows it is working (on a terminal).
+        with console.status("migrating the index: copying every document into a new version…"):
+            result = runtime.unprepared_index.migrate()  # type: ignore[attr-defined]
+        print(json.dumps(result, indent=2))
         return 0
     index = runtime.index  # creating the runtime's index runs ensure_ready: that is `init`
     status = index.status() if hasattr(index, "status") else {"documents": index.count()}
@@ -794,6 +923,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_dead_letter)
 
+    p = sub.add_parser("status", help="queues, workers, feeds, hosts, dead letters and the index at a glance")
+    p.add_argument("--json", action="store_true", help="everything as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for workers to answer a ping (0: do not ask)"
+    )
+    p.add_argument("--feeds", type=bounded_int(0, 100_000), default=20, help="feeds to list, least healthy first")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("story", help="show one stored story")
     p.add_argument("story_id", help="a story id (32 hex digits, from search results)")
     p.add_argument("--json", action="store_true", help="the stored document as JSON")
@@ -859,7 +996,7 @@ def _exclusions(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[
     return kept, excluded
 
 
-def _prefer_demo_feeds() -> None:
+def _prefer_demo_feeds(command: str) -> None:
     """After `wirewatch demo`, `wirewatch feeds` shows the demo's feeds (they are the ones with a history here)."""
     if os.environ.get("WIREWATCH_FEEDS_FILE"):
         return
@@ -867,7 +1004,7 @@ def _prefer_demo_feeds() -> None:
     if demo_feeds.is_file():
         os.environ["WIREWATCH_FEEDS_FILE"] = str(demo_feeds)
         print(
-            f"wirewatch feeds: the demo's feeds ({demo_feeds}); WIREWATCH_FEEDS_FILE=config/feeds.yaml "
+            f"wirewatch {command}: the demo's feeds ({demo_feeds}); WIREWATCH_FEEDS_FILE=config/feeds.yaml "
             f"shows the configured ones, `wirewatch demo --fresh` or deleting that file forgets the demo",
             file=sys.stderr,
         )
@@ -882,8 +1019,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = _QUERY_WORDS[args.command]
         setattr(args, name, [*getattr(args, name), *excluded])
     try:
-        if args.command == "feeds":
-            _prefer_demo_feeds()
+        if args.command in ("feeds", "status"):
+            _prefer_demo_feeds(args.command)
         result: int = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except BrokenPipeError:
