@@ -25,7 +25,6 @@ from pipeline.fetch import story_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
 from workers import kibana
 from workers.cli_errors import (
-    RUNTIME,
     CommandError,
     Parser,
     UsageError,
@@ -601,8 +600,10 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         if args.action in ("status", "cancel", "resume"):
             job_id = args.job or jobs.latest()
             if not job_id:
+                if args.action != "status":
+                    raise CommandError(f"no reprocess job to {args.action}: none was started here yet")
                 print("no reprocess jobs yet: `wirewatch reprocess --stage extract` starts one")
-                return 0 if args.action == "status" else RUNTIME
+                return 0
             if args.action == "cancel":
                 jobs_module.cancel(runtime, job_id)
             if args.action == "resume":
@@ -668,6 +669,10 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
         if args.action == "purge":
             print(f"purged {ledger.purge_dead_letters()} records")
             return 0
+        if args.which not in (None, "all") and not args.which.isdigit():
+            raise UsageError(f"{args.which!r} is not a record number; `wirewatch dead-letter list` numbers them")
+        if not records:
+            raise CommandError(f"no dead-letter records to {args.action}: nothing has failed for good")
         chosen = range(len(records)) if args.which == "all" else [int(args.which) - 1] if args.which else []
         if not chosen or any(not 0 <= n < len(records) for n in chosen):
             raise UsageError(

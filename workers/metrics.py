@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 def multiprocess_dir(data_dir: Path) -> Path:
-    """Where worker processes write their metrics; set before prometheus_client is first imported."""
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir.resolve() / "metrics")
+    """Where worker processes write their metrics; set before prometheus_client is first imported.
+
+    Always under this process's data folder, even when a parent's value was inherited: the workers
+    of one data folder and the ``serve`` that reads them must meet in the same place."""
+    path = data_dir.resolve() / "metrics"
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path

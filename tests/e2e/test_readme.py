@@ -67,6 +67,7 @@ def _skip_reason(argv: list[str]) -> str | None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     data = tmp_path_factory.mktemp("readme-demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_") or k.startswith("WIREWATCH_TEST_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["WIREWATCH_DATA_DIR"] = str(data)
     proc = subprocess.run([*WIREWATCH, "demo", "--json"], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

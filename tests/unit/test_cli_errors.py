@@ -320,6 +320,24 @@ def test_reprocess_status_without_jobs(
     assert code == 0 and out.strip() == "no reprocess jobs yet: `wirewatch reprocess --stage extract` starts one"
 
 
+def test_no_job_or_record_to_act_on(
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    redis_client: Any,
+) -> None:
+    monkeypatch.setenv("WIREWATCH_REDIS_URL", redis_url)
+    code, _, err = run(capsys, "reprocess", "cancel")
+    assert code == 1 and "no reprocess job to cancel" in one_line(err)
+    code, _, err = run(capsys, "dead-letter", "show", "1")
+    assert code == 1 and "no dead-letter records to show" in one_line(err)
+    code, _, err = run(capsys, "dead-letter", "replay", "first")
+    assert code == 2 and "'first' is not a record number" in one_line(err)
+    code, out, _ = run(capsys, "dead-letter", "list")
+    assert code == 0 and out.startswith("0 dead-letter records")
+
+
 def test_trace_times_say_utc(
     env: dict[str, str],
     capsys: pytest.CaptureFixture[str],

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))  # restored after the test
     from workers import metrics as module
 
     return module
@@ -176,7 +176,8 @@ WORKER = textwrap.dedent(
 def test_task_signals_are_counted_across_processes(tmp_path: Path) -> None:
     """A worker process writes its counts to the multiprocess folder; another process adds them up."""
     folder = tmp_path / "metrics"
-    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(folder), "WIREWATCH_DATA_DIR": str(tmp_path)}
+    # An inherited PROMETHEUS_MULTIPROC_DIR is overridden: a process writes under its own data folder.
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": "/nonexistent", "WIREWATCH_DATA_DIR": str(tmp_path)}
     for _ in range(2):  # two processes, as two prefork children
         proc = subprocess.run(
             [sys.executable, "-c", WORKER], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
