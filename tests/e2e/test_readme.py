@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,32 @@ def test_demo_again_says_nothing_new(demo: dict[str, Any]) -> None:
     assert proc.returncode == 0
     assert "44 articles already indexed: nothing new; `wirewatch demo --fresh` starts over" in proc.stderr
     assert "36 stories" in proc.stdout
+
+
+def test_status_lists_a_running_worker_and_its_queues(demo: dict[str, Any]) -> None:
+    from workers.services import EmbeddedRedis, WorkerSet
+    from workers.settings import Settings
+
+    settings = Settings(data_dir=demo["data"], feeds_file=str(demo["data"] / "demo-feeds.yaml"))
+    redis = EmbeddedRedis(demo["data"] / "redis")
+    redis.start()
+    workers = WorkerSet(settings, beat=False, log_dir=demo["data"] / "logs")
+    workers.start()
+    try:
+        deadline = time.monotonic() + 120
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            proc = wirewatch(demo, ["status", "--json", "--timeout", "2"])
+            assert proc.returncode == 0, proc.stderr
+            status = json.loads(proc.stdout)
+            if status["workers"]:
+                break
+            time.sleep(2)
+        assert len(status["workers"]) == 1, status["workers"]
+        (worker,) = status["workers"].values()
+        assert worker["queues"] == ["wirewatch"]
+        table = wirewatch(demo, ["status", "--timeout", "2"]).stdout
+        assert "Workers" in table and next(iter(status["workers"])) in table
+    finally:
+        workers.stop()
+        redis.stop()
