@@ -556,6 +556,23 @@ def _progress_line(p: dict[str, Any]) -> str:
     )
 
 
+def _print_progress(p: dict[str, Any]) -> None:
+    """A job's progress: a rich bar on a terminal, the plain line otherwise."""
+    if not sys.stdout.isatty():
+        print(_progress_line(p))
+        return
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    row = Table.grid(padding=(0, 1))
+    row.add_row(
+        ProgressBar(total=max(1, p["total"]), completed=p["done"] + p["failed"], width=30),
+        _progress_line(p).split("] ", 1)[1],
+    )
+    Console().print(row)
+
+
 def _follow_job(jobs: Any, job_id: str) -> int:
     """A progress bar until the job ends (a line every 5 s when stderr is not a terminal)."""
     from rich.console import Console
@@ -610,7 +627,10 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
                 jobs.update(job_id, status="running")
                 task_sender(runtime.redis_url, settings.redis_ca_certs).send_task("wirewatch.reprocess", args=[job_id])
             progress = jobs.progress(job_id)
-            print(json.dumps(progress, indent=2) if args.json else _progress_line(progress))
+            if args.json:
+                print(json.dumps(progress, indent=2))
+            else:
+                _print_progress(progress)
             return 0
         if args.stage not in jobs_module.STAGES:
             raise UsageError(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
