@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -234,13 +233,24 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
             }
         }
         must.append(_any_of(text_query, claim_query))
+    matching: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": _filters(query)}}
+    if must:
+        # Relevance weighs the topic: text score times (1 + topic score), so on-topic stories rise.
+        matching = {
+            "function_score": {
+                "query": matching,
+                "functions": [{"weight": 1}, {"field_value_factor": {"field": "topic.score", "missing": 0}}],
+                "score_mode": "sum",
+                "boost_mode": "multiply",
+            }
+        }
     body: dict[str, Any] = {
         "size": query.size,
         "from": query.offset,
         "track_total_hits": True,
-        "query": {"bool": {"must": must or [{"match_all": {}}], "filter": _filters(query)}},
+        "query": matching,
         "highlight": {
-            "encoder": "html",
+            # Plain text around the marks: JSON carries no HTML entities; the page adds text nodes, not HTML.
             "pre_tags": [MARK_PRE],
             "post_tags": [MARK_POST],
             "fields": {
@@ -253,8 +263,10 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         },
         "_source": SOURCE_FIELDS,
     }
-    if query.sort == "newest" or not query.text.strip():
+    if query.sort == "newest":
         body["sort"] = [{"published": {"order": "desc", "missing": "_last"}}, "_score"]
+    elif not query.text.strip():
+        body["sort"] = [{"topic.score": {"order": "desc"}}, {"published": {"order": "desc", "missing": "_last"}}]
     else:
         body["sort"] = ["_score", {"published": {"order": "desc", "missing": "_last"}}]
     aggs: dict[str, Any] = {}
@@ -270,8 +282,14 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
         }
         aggs["clusters"] = {"cardinality": {"field": "cluster.id"}}
     if query.facets:
+        # Counted in stories (clusters) when copies are collapsed, so they agree with the total.
+        clusters = {"clusters": {"cardinality": {"field": "cluster.id"}}}
         for name, field in FACET_FIELDS.items():
-            aggs[f"facet_{name}"] = {"terms": {"field": field, "size": FACET_SIZE}}
+            terms: dict[str, Any] = {"field": field, "size": FACET_SIZE}
+            aggs[f"facet_{name}"] = {"terms": terms}
+            if query.collapse:
+                terms["order"] = [{"clusters": "desc"}, {"_key": "asc"}]
+                aggs[f"facet_{name}"]["aggs"] = clusters
         aggs["histogram"] = {
             "date_histogram": {
                 "field": "published",
@@ -280,14 +298,31 @@ def search_request(query: SearchQuery, english: bool = False) -> dict[str, Any]:
                 "min_doc_count": 1,
             }
         }
+        if query.collapse:
+            aggs["histogram"]["aggs"] = clusters
     if aggs:
         body["aggs"] = aggs
     return body
 
 
 def plain_snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
-    cut = text[:chars]
-    return html.escape(cut.rsplit(" ", 1)[0] if len(text) > chars else cut)
+    """The opening of a text as plain text, cut at a word with an ellipsis when there is more."""
+    flat = " ".join(text.replace(MARK_PRE, "").replace(MARK_POST, "").split())
+    if len(flat) <= chars:
+        return flat
+    return flat[:chars].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def tidy_snippet(fragment: str, whole_text: bool = False) -> str:
+    """A highlighted fragment on one line; an ellipsis where it stops mid-sentence (unless it is the whole text)."""
+    flat = " ".join(fragment.split())
+    if flat and not whole_text and not flat.endswith(("…", ".", "!", "?", '"', "”", "'", "’")):
+        flat += "…"
+    return flat
+
+
+def _bucket_count(bucket: Mapping[str, Any]) -> int:
+    return int(bucket["clusters"]["value"]) if "clusters" in bucket else int(bucket["doc_count"])
 
 
 def claim_views(claims: Any, limit: int = 5) -> tuple[ClaimView, ...]:
@@ -324,7 +359,7 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
                 outlet=src["outlet"],
                 url=src["url"],
                 published=src.get("published"),
-                snippet=fragments[0] if fragments else "",
+                snippet=tidy_snippet(fragments[0]) if fragments else "",
                 score=raw.get("_score"),
                 cluster_id=cluster.get("id"),
                 sources=sources,
@@ -340,12 +375,12 @@ def search_result(response: Mapping[str, Any], query: SearchQuery) -> SearchResu
     else:
         total = int(response["hits"]["total"]["value"])
     facets = {
-        name: tuple(FacetValue(str(b["key"]), int(b["doc_count"])) for b in aggs[f"facet_{name}"]["buckets"])
+        name: tuple(FacetValue(str(b["key"]), _bucket_count(b)) for b in aggs[f"facet_{name}"]["buckets"])
         for name in FACET_FIELDS
         if f"facet_{name}" in aggs
     }
     histogram = tuple(
-        FacetValue(b["key_as_string"], int(b["doc_count"])) for b in aggs.get("histogram", {}).get("buckets", [])
+        FacetValue(b["key_as_string"], _bucket_count(b)) for b in aggs.get("histogram", {}).get("buckets", [])
     )
     return SearchResult(total=total, hits=tuple(hits), facets=facets, histogram=histogram)
 

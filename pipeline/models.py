@@ -250,7 +250,7 @@ class SearchHit:
     outlet: str
     url: str
     published: str | None
-    snippet: str  # HTML-escaped text with <mark>...</mark> around matches
+    snippet: str  # plain text (no HTML entities) with <mark>...</mark> around matches; … where cut
     score: float | None = None
     cluster_id: str | None = None
     sources: tuple[Source, ...] = ()

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,17 @@ from pipeline.ports import StoryIndex
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 MAX_SIZE = 100
+
+
+def valid_time(raw: str) -> bool:
+    """A date (YYYY-MM-DD) or ISO 8601 time that exists: 2026-13-45 does not."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?", raw):
+        return False
+    try:
+        datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 class BadRequest(ValueError):
@@ -51,12 +63,13 @@ class Param:
                 if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise BadRequest(f"{self.name} must be true or false")
                 return raw.lower() in ("true", "1", "yes")
-            if self.kind == "date" and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?", raw):
-                raise BadRequest(f"{self.name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
+            if self.kind == "date" and not valid_time(raw):
+                raise BadRequest(f"{self.name} must be a date (YYYY-MM-DD) or an ISO 8601 time: {raw!r}")
         except ValueError as exc:
             if isinstance(exc, BadRequest):
                 raise
-            raise BadRequest(f"{self.name} must be a {self.kind}: {raw!r}") from exc
+            article = "an" if self.kind[0] in "aeiou" else "a"
+            raise BadRequest(f"{self.name} must be {article} {self.kind}: {raw!r}") from exc
         if self.enum and raw not in self.enum:
             raise BadRequest(f"{self.name} must be one of {', '.join(self.enum)}")
         return raw
@@ -305,6 +318,7 @@ class Api:
             (re.compile(r"/api/search"), self.search),
             (re.compile(r"/api/claims"), self.claims),
             (re.compile(r"/api/stories/(?P<story_id>[0-9a-f]{32})"), self.story),
+            (re.compile(r"/api/stories/(?P<story_id>.*)"), self.not_a_story_id),
             (re.compile(r"/api/openapi\.json"), lambda _q: openapi()),
             (re.compile(r"/api/health"), lambda _q: {"status": "ok", "stories": self.index.count()}),
         ]
@@ -326,6 +340,13 @@ class Api:
         ]
         return 200, doc
 
+    @staticmethod
+    def not_a_story_id(query: Mapping[str, list[str]], story_id: str) -> tuple[int, dict[str, Any]]:
+        shown = story_id[:80]
+        return 404, {
+            "error": f"no story {shown!r}: a story id is 32 hex digits, as in the story_id of /api/search results"
+        }
+
     def handle(self, path: str, raw_query: str) -> tuple[int, dict[str, Any]]:
         query = parse_qs(raw_query, keep_blank_values=True)
         for pattern, handler in self.routes:
@@ -343,11 +364,14 @@ class Api:
                 status, body = result
                 return status, body
             return 200, result
-        return 404, {"error": f"no route {path}"}
+        return 404, {
+            "error": f"no such page {path[:200]!r}; the API is /api/search, /api/claims, /api/stories/ID, "
+            f"/api/health and /api/openapi.json"
+        }
 
 
-def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
-    """A threaded HTTP server answering GET and HEAD only: the API is read-only."""
+def make_server(api: Api, host: str, port: int, metrics: Callable[[], bytes] | None = None) -> ThreadingHTTPServer:
+    """A threaded HTTP server answering GET and HEAD only: the API is read-only. ``metrics``: /metrics."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "wirewatch"
@@ -364,6 +388,13 @@ def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
 
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             parts = urlsplit(self.path)
+            if parts.path == "/metrics" and metrics is not None:
+                try:
+                    self._send(200, metrics(), "text/plain; version=0.0.4; charset=utf-8")
+                except Exception:  # noqa: BLE001 - a broken scrape is a 500 and a log line
+                    log.exception("error collecting metrics")
+                    self._send(500, b"error collecting metrics\n", "text/plain; charset=utf-8")
+                return
             if parts.path in ("/", "/index.html"):
                 page = WEB / "index.html"
                 if page.exists():

@@ -15,6 +15,7 @@ from celery.signals import (
 )
 
 from workers import logs
+from workers import metrics as _metrics  # noqa: F401 - Prometheus counts and times every task (Celery signals)
 from workers.adapters.redis_state import celery_broker_url
 from workers.runtime import Runtime, current
 from workers.schedule import beat_schedule

@@ -1,14 +1,19 @@
-"""The ``wirewatch`` command."""
+"""wirewatch: follow a news story as the wires report it.
+
+Polls feeds, fetches, cleans, deduplicates and indexes stories; search them from here, the HTTP API
+(`wirewatch serve`) or Kibana. Settings come from WIREWATCH_* environment variables (see the README).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import html
+import errno
 import json
 import os
 import re
 import signal
+import socket
 import statistics
 import sys
 import time
@@ -19,20 +24,38 @@ from typing import Any
 
 from pipeline.fetch import trace_id_for
 from pipeline.models import ClaimQuery, SearchQuery, SearchResult
-from pipeline.polling import HostBudget, host_budgets
 from workers import kibana
+from workers.cli_errors import (
+    CommandError,
+    Parser,
+    UsageError,
+    bounded_int,
+    explain,
+    quiet_broken_pipe,
+    time_bound,
+)
 from workers.dispatcher import PAUSE_KEY, host_of
+from workers.health import host_budget_table, over_budget_text
 from workers.runtime import Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
 from workers.topology import KIND_NAMES, worker_kinds
 
+_loaded: list[Settings] = []  # the settings this command read, for naming services in error messages
+
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
-        raise SystemExit(f"wirewatch: {exc}") from exc
+        raise UsageError(f"{exc}; fix or unset it") from exc
+    _loaded.append(settings)
+    return settings
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """'1 story', '2 stories'."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 @contextlib.contextmanager
@@ -96,11 +119,93 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+# What a demo run leaves in the data folder; `demo --fresh` removes exactly these (embedded services only).
+DEMO_LEFTOVERS = ("index", "redis", "raw", "logs", "metrics", "demo-feeds.yaml", "beat-schedule")
+
+
+def _start_afresh(settings: Settings) -> None:
+    import shutil
+
+    if not (settings.embedded_redis and settings.embedded_index):
+        raise UsageError(
+            "--fresh clears the embedded services in the data folder; with WIREWATCH_REDIS_URL or "
+            "WIREWATCH_ELASTICSEARCH_URL set, empty those yourself (or unset them)"
+        )
+    data = settings.data_dir.resolve()
+    removed = []
+    for entry in sorted(data.glob("*")) if data.is_dir() else []:
+        if entry.name in DEMO_LEFTOVERS or entry.name.startswith("beat-schedule"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed.append(entry.name)
+    print(f"wirewatch demo: starting afresh (removed {', '.join(removed) or 'nothing'} in {data})", file=sys.stderr)
+
+
+def _wait_for_ingest(
+    index: Any, expected: set[str], seen_at: dict[str, float], workers: WorkerSet, timeout_s: float
+) -> None:
+    """Note when each story becomes searchable, with a progress bar (or a line every few seconds off a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    last_line = 0.0
+    with Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("searchable"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=len(expected), completed=len(seen_at))
+        while time.monotonic() < deadline and workers.alive():
+            now = time.time()
+            for sid in index.present(expected - set(seen_at)):
+                seen_at[sid] = now
+            progress.update(task, completed=len(seen_at))
+            if not console.is_terminal and time.monotonic() - last_line >= 5:
+                print(
+                    f"wirewatch demo: {len(seen_at)}/{len(expected)} searchable after "
+                    f"{time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                )
+                last_line = time.monotonic()
+            if len(seen_at) == len(expected):
+                break
+            time.sleep(0.1)
+
+
+def _page_table(pages: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Each page: seconds from served by its outlet to searchable", title_justify="left")
+    table.add_column("served UTC", no_wrap=True)
+    table.add_column("outlet", no_wrap=True)
+    table.add_column("title", overflow="ellipsis", max_width=64, no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    for page in pages:
+        table.add_row(
+            time.strftime("%H:%M:%S", time.gmtime(page["served_at"])),
+            page["outlet"],
+            page["title"],
+            f"{page['served_to_searchable_s']:.2f}",
+        )
+    console = Console()
+    (console if console.is_terminal else Console(width=120)).print(table)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from workers.demo import DemoServer
 
     base = _settings()
-    server = DemoServer(base.config_dir / "demo" / "stories.yaml", spacing_s=args.spacing).start()
+    if args.fresh:
+        _start_afresh(base)
+    server = DemoServer(base.config_dir / "demo" / "stories.yaml", spacing_s=args.spacing)
     data = base.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
     feeds_file = data / "demo-feeds.yaml"
@@ -126,6 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         host_min_gap_s=0.0,
         host_max_concurrency=16,
     )
+    _loaded.append(settings)
     expected = {server.story_id(a): a for a in server.articles}
     print(
         f"wirewatch demo: {len(server.articles)} articles from {len(server.outlets)} outlets at "
@@ -135,41 +241,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _redis_up(settings):
         index = Runtime(settings).index
         already = index.present(expected)
-        workers = WorkerSet(settings, log_dir=data / "logs")
-        workers.start()
-        print(f"wirewatch demo: worker and beat logs in {data / 'logs'}", file=sys.stderr)
         seen_at: dict[str, float] = {}
-        deadline = time.monotonic() + args.timeout
-        try:
-            while time.monotonic() < deadline and workers.alive():
-                now = time.time()
-                for sid in index.present(set(expected) - set(seen_at)):
-                    seen_at[sid] = now
-                if len(seen_at) == len(expected):
-                    break
-                time.sleep(0.1)
-        finally:
-            workers.stop()
-            server.stop()
+        if len(already) == len(expected):
+            server.close()
+            print(
+                f"wirewatch demo: {plural(len(already), 'article')} already indexed: nothing new; "
+                f"`wirewatch demo --fresh` starts over",
+                file=sys.stderr,
+            )
+        else:
+            if already:
+                print(
+                    f"wirewatch demo: {len(already)} of {len(expected)} already indexed by an earlier run; "
+                    f"timing the other {len(expected) - len(already)}",
+                    file=sys.stderr,
+                )
+            server.start()
+            workers = WorkerSet(settings, log_dir=data / "logs")
+            workers.start()
+            print(f"wirewatch demo: worker and beat logs in {data / 'logs'}", file=sys.stderr)
+            try:
+                _wait_for_ingest(index, set(expected) - already, seen_at, workers, args.timeout)
+            finally:
+                workers.stop()
+                server.stop()
         index.refresh()
-        latencies = [
-            seen_at[sid] - server.served[a.path]
-            for sid, a in expected.items()
-            if sid in seen_at and sid not in already and a.path in server.served
-        ]
-        missing = [a.path for sid, a in expected.items() if sid not in seen_at]
+        pages = sorted(
+            (
+                {
+                    "path": a.path,
+                    "outlet": a.outlet_name,
+                    "title": a.title,
+                    "served_at": server.served[a.path],
+                    "served_to_searchable_s": round(seen_at[sid] - server.served[a.path], 3),
+                }
+                for sid, a in expected.items()
+                if sid in seen_at and a.path in server.served
+            ),
+            key=lambda p: p["served_at"],
+        )
+        latencies = [p["served_to_searchable_s"] for p in pages]
+        missing = [a.path for sid, a in expected.items() if sid not in seen_at and sid not in already]
         summary: dict[str, Any] = {
+            "base_url": server.base_url,
             "articles": len(expected),
-            "searchable": len(seen_at),
+            "searchable": len(seen_at) + len(already),
             "missing": missing,
             "already_indexed_before": len(already),
             "served_to_searchable_p50_s": round(_percentile(latencies, 0.5), 3) if latencies else None,
             "served_to_searchable_p95_s": round(_percentile(latencies, 0.95), 3) if latencies else None,
-            "clusters": index.search(SearchQuery(size=1)).total,
+            "served_to_searchable_mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
+            "stories": index.search(SearchQuery(size=0)).total,
+            "pages": pages,
         }
-        if latencies:
-            summary["served_to_searchable_mean_s"] = round(statistics.fmean(latencies), 3)
-        print(json.dumps(summary, indent=2))
+        if not latencies:
+            summary["note"] = "nothing was fetched in this run, so there are no times; `wirewatch demo --fresh`"
+        if args.json:
+            print(json.dumps(summary, indent=2))
+            return 0 if not missing else 1
+        if pages:
+            _page_table(pages)
+            print(
+                f"served -> searchable: p50 {summary['served_to_searchable_p50_s']} s, "
+                f"p95 {summary['served_to_searchable_p95_s']} s, mean {summary['served_to_searchable_mean_s']} s "
+                f"over {plural(len(pages), 'page')}"
+            )
+        print(
+            f"{summary['searchable']} of {len(expected)} articles searchable as "
+            f"{plural(summary['stories'], 'story', 'stories')} (copies folded together)"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+        )
         for title, query in (
             ("Stories mentioning Kaliningrad, best first", SearchQuery(text="Kaliningrad", size=3)),
             (
@@ -180,6 +321,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ):
             print(f"\n== {title}")
             _print_result(index.search(query))
+        print(
+            f"\nnext: `wirewatch search kaliningrad`, `wirewatch serve` (the search page), `wirewatch status`; "
+            f"data in {data}"
+        )
     return 0 if not missing else 1
 
 
@@ -188,11 +333,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _terminal_snippet(snippet: str) -> str:
     bold, off = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("[", "]")
-    return html.unescape(re.sub(r"<mark>(.*?)</mark>", lambda m: f"{bold}{m.group(1)}{off}", snippet))
+    return re.sub(r"<mark>(.*?)</mark>", lambda m: f"{bold}{m.group(1)}{off}", snippet)
 
 
 def _print_result(result: SearchResult) -> None:
-    print(f"{result.total} matching stories")
+    print(f"{plural(result.total, 'matching story', 'matching stories')}")
     for hit in result.hits:
         date = (hit.published or "")[:16].replace("T", " ")
         carried = f" · carried by {len(hit.sources)} outlets" if len(hit.sources) > 1 else ""
@@ -243,20 +388,24 @@ def cmd_claims(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return 0
-    print(f"{result.total} distinct claims")
+    print(plural(result.total, "distinct claim"))
     for hit in result.hits:
         when = (hit.first_published or "")[:16].replace("T", " ")
         print(f"\n{hit.speaker} ({hit.kind}, {hit.cue}): {hit.text}")
         print(f"  first: {when} · {hit.first_outlet} · {hit.first_title}")
-        print(f"  repeated in {hit.stories} stories by {hit.outlets} outlets")
+        print(f"  repeated in {plural(hit.stories, 'story', 'stories')} by {plural(hit.outlets, 'outlet')}")
     return 0
 
 
 def cmd_story(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[0-9a-f]{32}", args.story_id):
+        raise UsageError(
+            f"{args.story_id!r} is not a story id: ids are 32 hex digits, as search results show "
+            f"(`wirewatch search --json`); for a URL use `wirewatch trace URL`"
+        )
     doc = Runtime(_settings()).search_index.get(args.story_id)
     if doc is None:
-        print(f"wirewatch: no story {args.story_id}", file=sys.stderr)
-        return 1
+        raise CommandError(f"no story {args.story_id} in the index; `wirewatch trace {args.story_id}` tells why")
     if args.json:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
@@ -306,7 +455,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if not events:
         print("  never seen: no feed has listed this URL yet")
     for e in events:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["t"]))
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(e["t"]))
         print(f"  {when}  {e['stage']:<8} {e['outcome']:<10} {e.get('detail', '')}")
     return 0
 
@@ -353,7 +502,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
                 "problem_totals": RedisFeedState.problem_totals(st),
             }
         )
-    budgets = _host_budgets(runtime, states)
+    budgets = host_budget_table(runtime, states)
     for r in rows:
         b = budgets.get(host_of(r["url"]))
         r["host"] = host_of(r["url"])
@@ -379,25 +528,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         )
     for b in budgets.values():
         if b.over_by > 0:
-            print(
-                f"host {b.host} is over its politeness budget by {b.over_by:.0%}: its {b.feeds} feeds need "
-                f"{b.demand_per_min:.0f} requests/min ({b.polls_per_min:.0f} polls, {b.fetches_per_min:.0f} "
-                f"articles), one request every {runtime.settings.host_min_gap_s:g} s allows "
-                f"{b.budget_per_min:.0f}; polls of its feeds run late"
-            )
+            text = over_budget_text(b, runtime.settings.host_min_gap_s).removeprefix("over by ")
+            print(f"host {b.host} is over its politeness budget by {text}; polls of its feeds run late")
     return 0
-
-
-def _host_budgets(runtime: Runtime, states: dict[str, dict[str, str]]) -> dict[str, HostBudget]:
-    """Each host's demand (polls at each feed's current interval, articles at its rate) against its budget."""
-    rows = []
-    for feed in runtime.feeds:
-        st = states.get(feed.url, {})
-        interval = float(feed.interval_s)
-        if st.get("next_due") and st.get("last_poll"):
-            interval = max(1.0, float(st["next_due"]) - float(st["last_poll"]))
-        rows.append((host_of(feed.url), interval, float(st["items_per_day"]) if st.get("items_per_day") else None))
-    return {b.host: b for b in host_budgets(rows, runtime.settings.host_min_gap_s)}
 
 
 def cmd_feed_check(args: argparse.Namespace) -> int:
@@ -466,6 +599,56 @@ def _progress_line(p: dict[str, Any]) -> str:
     )
 
 
+def _print_progress(p: dict[str, Any]) -> None:
+    """A job's progress: a rich bar on a terminal, the plain line otherwise."""
+    if not sys.stdout.isatty():
+        print(_progress_line(p))
+        return
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    row = Table.grid(padding=(0, 1))
+    row.add_row(
+        ProgressBar(total=max(1, p["total"]), completed=p["done"] + p["failed"], width=30),
+        _progress_line(p).split("] ", 1)[1],
+    )
+    Console().print(row)
+
+
+def _follow_job(jobs: Any, job_id: str) -> int:
+    """A progress bar until the job ends (a line every 5 s when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    last_line = 0.0
+    with Progress(
+        TextColumn("reprocessing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("job", total=None, detail="")
+        while True:
+            progress = jobs.progress(job_id)
+            bar.update(
+                task,
+                total=max(1, progress["total"]),
+                completed=progress["done"] + progress["failed"],
+                detail=f"failed {progress['failed']}, {progress['rate_per_s']}/s ({progress['status']})",
+            )
+            if not console.is_terminal and (time.monotonic() - last_line >= 5 or progress["status"] != "running"):
+                print(_progress_line(progress), file=sys.stderr)
+                last_line = time.monotonic()
+            if progress["status"] != "running":
+                return 0 if progress["status"] == "done" else 1
+            time.sleep(1)
+
+
 def cmd_reprocess(args: argparse.Namespace) -> int:
     from workers import reprocess as jobs_module
     from workers.sender import task_sender
@@ -477,18 +660,23 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
         if args.action in ("status", "cancel", "resume"):
             job_id = args.job or jobs.latest()
             if not job_id:
-                print("no reprocess jobs", file=sys.stderr)
-                return 1
+                if args.action != "status":
+                    raise CommandError(f"no reprocess job to {args.action}: none was started here yet")
+                print("no reprocess jobs yet: `wirewatch reprocess --stage extract` starts one")
+                return 0
             if args.action == "cancel":
                 jobs_module.cancel(runtime, job_id)
             if args.action == "resume":
                 jobs.update(job_id, status="running")
                 task_sender(runtime.redis_url, settings.redis_ca_certs).send_task("wirewatch.reprocess", args=[job_id])
             progress = jobs.progress(job_id)
-            print(json.dumps(progress, indent=2) if args.json else _progress_line(progress))
+            if args.json:
+                print(json.dumps(progress, indent=2))
+            else:
+                _print_progress(progress)
             return 0
         if args.stage not in jobs_module.STAGES:
-            raise SystemExit(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
+            raise UsageError(f"--stage must be one of {', '.join(jobs_module.STAGES)}")
         selection = SearchQuery(
             text=" ".join(args.query),
             entity=args.entity,
@@ -513,13 +701,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
             print(job_id)
             return 0
         try:
-            while True:
-                progress = jobs.progress(job_id)
-                print("\r" + _progress_line(progress), end="", file=sys.stderr, flush=True)
-                if progress["status"] != "running":
-                    print(file=sys.stderr)
-                    return 0 if progress["status"] == "done" else 1
-                time.sleep(1)
+            return _follow_job(jobs, job_id)
         except KeyboardInterrupt:
             print(
                 f"\nthe job goes on in the workers; `wirewatch reprocess status {job_id}` to follow, "
@@ -539,9 +721,9 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(records, indent=2))
                 return 0
-            print(f"{len(records)} dead-letter records")
+            print(plural(len(records), "dead-letter record"))
             for n, r in enumerate(records, 1):
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.get("t", 0)))
+                when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r.get("t", 0)))
                 print(
                     f"{n:>4}  {when}  {r.get('stage', '?'):<8} {r.get('story_id', '?')}  "
                     f"attempts {r.get('attempts', '?')}  {str(r.get('error', ''))[:100]}"
@@ -550,9 +732,13 @@ def cmd_dead_letter(args: argparse.Namespace) -> int:
         if args.action == "purge":
             print(f"purged {ledger.purge_dead_letters()} records")
             return 0
+        if args.which not in (None, "all") and not args.which.isdigit():
+            raise UsageError(f"{args.which!r} is not a record number; `wirewatch dead-letter list` numbers them")
+        if not records:
+            raise CommandError(f"no dead-letter records to {args.action}: nothing has failed for good")
         chosen = range(len(records)) if args.which == "all" else [int(args.which) - 1] if args.which else []
         if not chosen or any(not 0 <= n < len(records) for n in chosen):
-            raise SystemExit(
+            raise UsageError(
                 f"wirewatch dead-letter {args.action}: give a record number (1..{len(records)})"
                 + (" or 'all'" if args.action == "replay" else "")
             )
@@ -578,10 +764,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.api_host
     port = args.port if args.port is not None else settings.api_port
-    server = make_server(Api(Runtime(settings).search_index), host, port)
+    runtime = Runtime(settings)
+    index = runtime.search_index
+    index.count()  # an unreachable index is said now, not on the first request
+    from workers import metrics
+
+    registry = metrics.registry(runtime)
+    try:
+        server = make_server(Api(index), host, port, metrics=lambda: metrics.exposition(registry))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"port {port} on {host} is already in use; pick another with --port (0 picks a free one) "
+                f"or WIREWATCH_API_PORT"
+            ) from exc
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(exc, socket.gaierror):
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port"
+            ) from exc
+        raise
     print(
         f"wirewatch: serving the search page and API on http://{host}:{server.server_address[1]}/ "
-        f"(OpenAPI at /api/openapi.json)",
+        f"(OpenAPI at /api/openapi.json, Prometheus metrics at /metrics)",
         file=sys.stderr,
     )
     try:
@@ -593,11 +797,115 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ago(t: float | None, now: float) -> str:
+    if not t:
+        return "never"
+    seconds = max(0, int(now - t))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Queues, workers, feeds, hosts, dead letters and the index, at a glance."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from workers import health
+
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        workers = health.ping_workers(runtime, args.timeout) if args.timeout > 0 else {}
+        snap = health.take(runtime, workers)
+    if args.json:
+        print(json.dumps(snap.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    now = snap.taken_at
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console.print(
+        f"wirewatch status at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(now))}: {_describe(settings)}"
+    )
+
+    queues = Table(title="Queues", title_justify="left")
+    queues.add_column("queue")
+    queues.add_column("messages waiting", justify="right")
+    for name, depth in snap.queues.items():
+        queues.add_row(name, str(depth))
+    console.print(queues)
+
+    if snap.workers:
+        table = Table(title="Workers", title_justify="left")
+        table.add_column("worker")
+        table.add_column("consumes")
+        for name, info in snap.workers.items():
+            table.add_row(name, ", ".join(info["queues"]) or "-")
+        console.print(table)
+    else:
+        console.print(f"Workers: none answered within {args.timeout:g} s (`wirewatch run` starts them)")
+
+    counts = ", ".join(f"{n} {h}" for h, n in snap.feed_counts.items() if n)
+    feeds = Table(title=f"Feeds: {counts or 'none'}", title_justify="left")
+    for column in ("health", "feed", "last success", "failures in a row", "last error"):
+        feeds.add_column(column, overflow="fold")
+    shown = sorted(snap.feeds, key=lambda f: health.FEED_STATES.index(f["health"]) == 0)[: args.feeds]
+    for feed in shown:
+        feeds.add_row(
+            feed["health"],
+            feed["name"],
+            _ago(feed["last_success"], now),
+            str(feed["consecutive_failures"]),
+            feed["last_error"][:80],
+        )
+    console.print(feeds)
+    if len(snap.feeds) > len(shown):
+        console.print(f"  … {len(snap.feeds) - len(shown)} more: `wirewatch feeds` lists them all")
+
+    if snap.hosts_over_budget:
+        hosts = Table(title="Hosts over their politeness budget", title_justify="left")
+        hosts.add_column("host")
+        hosts.add_column("why")
+        for host, why in sorted(snap.hosts_over_budget.items()):
+            hosts.add_row(host, why)
+        console.print(hosts)
+    else:
+        console.print("Hosts over their politeness budget: none")
+    waiting = sum(int(h["queued"]) for h in snap.frontier.values())
+    oldest = max((h["oldest_wait_s"] for h in snap.frontier.values() if h["queued"]), default=0.0)
+    console.print(
+        f"Frontier: {waiting} polls and fetches waiting their turn on {len(snap.frontier)} hosts"
+        + (f", the oldest for {oldest:.0f} s" if waiting else "")
+        + (" · fetching PAUSED: the process stage is behind (add process workers)" if snap.fetching_paused else "")
+    )
+    console.print(
+        f"Dead letters: {snap.dead_letters}"
+        + (" (`wirewatch dead-letter list`)" if snap.dead_letters else "")
+        + f" · stories in flight: {snap.in_flight}"
+    )
+
+    index = Table(title="Index", title_justify="left")
+    for column in ("documents", "stories", "copies folded", "pending writes", "lag"):
+        index.add_column(column, justify="right")
+    i = snap.index
+    index.add_row(
+        str(i["documents"]), str(i["stories"]), str(i["copies_folded"]), str(i["pending_writes"]), f"{i['lag_s']:.1f} s"
+    )
+    console.print(index)
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings()
     runtime = Runtime(settings)
     if args.action == "migrate":
-        print(json.dumps(runtime.unprepared_index.migrate(), indent=2))  # type: ignore[attr-defined]
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        # One call copies every document; a spinner shows it is working (on a terminal).
+        with console.status("migrating the index: copying every document into a new version…"):
+            result = runtime.unprepared_index.migrate()  # type: ignore[attr-defined]
+        print(json.dumps(result, indent=2))
         return 0
     index = runtime.index  # creating the runtime's index runs ensure_ready: that is `init`
     status = index.status() if hasattr(index, "status") else {"documents": index.count()}
@@ -609,8 +917,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="wirewatch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="start workers and beat on the configured (or embedded) services")
     p.add_argument("--no-beat", action="store_true", help="workers only; another process runs beat")
@@ -625,82 +934,114 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="serve the sample stories locally and ingest them end to end")
-    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default 300)")
     p.add_argument("--spacing", type=float, default=0.25, help="seconds between stories in the feeds")
     p.add_argument("--poll-interval", type=int, default=2, help="seconds between polls of each feed")
+    p.add_argument("--fresh", action="store_true", help="forget what earlier demo runs indexed and start over")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("search", help="search stories")
-    p.add_argument("query", nargs="*")
+    p = sub.add_parser(
+        "search",
+        help="search stories",
+        description='Search stories: words must all match; "a phrase" matches a phrase; -word excludes '
+        "(no quotes needed: `wirewatch search kaliningrad -drills`).",
+    )
+    p.add_argument("query", nargs="*", help="words to match; -word excludes a word")
     p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
     p.add_argument("--speaker", help="stories with a claim by this speaker (name or Wikidata id)")
     p.add_argument("--language", help="ISO 639-1 code, e.g. en")
     p.add_argument("--min-topic", type=float, help="topic relevance at least this (0..1)")
     p.add_argument("--facets", action="store_true", help="top entities, speakers, outlets; stories per day")
     p.add_argument("--source", "--outlet", dest="source", help="outlet name")
-    p.add_argument("--from", dest="date_from", help="published on or after (YYYY-MM-DD or ISO time)")
-    p.add_argument("--to", dest="date_to", help="published on or before")
-    p.add_argument("--sort", choices=("relevance", "newest"), default="relevance")
-    p.add_argument("--size", type=int, default=10)
+    p.add_argument(
+        "--from", dest="date_from", type=time_bound, help="published on or after (YYYY-MM-DD or ISO 8601 time)"
+    )
+    p.add_argument("--to", dest="date_to", type=time_bound, help="published on or before (a bare date covers its day)")
+    p.add_argument(
+        "--sort", choices=("relevance", "newest"), default="relevance", help="best first (default) or newest first"
+    )
+    p.add_argument("--size", type=bounded_int(0, 1000), default=10, help="results to show (default 10)")
     p.add_argument("--all-copies", action="store_true", help="show every copy, not one per cluster")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("claims", help="claims by a speaker about something, first made when and how repeated")
     p.add_argument("about", nargs="*", help="words in the claim")
     p.add_argument("--speaker", help="name or Wikidata id")
-    p.add_argument("--from", dest="date_from")
-    p.add_argument("--to", dest="date_to")
-    p.add_argument("--size", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--from", dest="date_from", type=time_bound, help="in stories published on or after (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=time_bound, help="in stories published on or before (YYYY-MM-DD)")
+    p.add_argument("--size", type=bounded_int(0, 1000), default=20, help="distinct claims to show (default 20)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("reprocess", help="re-run stages over stored stories (workers must be running)")
-    p.add_argument("action", nargs="?", choices=("start", "status", "cancel", "resume"), default="start")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("start", "status", "cancel", "resume"),
+        default="start",
+        help="start a job (default), or follow, cancel or resume one",
+    )
     p.add_argument("job", nargs="?", help="job id for status/cancel/resume (default: the latest)")
     p.add_argument("--query", nargs="*", default=[], help="only stories matching these words")
-    p.add_argument("--entity")
-    p.add_argument("--source", "--outlet", dest="source")
+    p.add_argument("--entity", help="only stories naming this entity (name or Wikidata id)")
+    p.add_argument("--source", "--outlet", dest="source", help="only stories from this outlet")
     p.add_argument("--feed", help="only stories from this feed URL")
-    p.add_argument("--from", dest="date_from")
-    p.add_argument("--to", dest="date_to")
+    p.add_argument("--from", dest="date_from", type=time_bound, help="only stories published on or after")
+    p.add_argument("--to", dest="date_to", type=time_bound, help="only stories published on or before")
     p.add_argument("--ids", help="comma-separated story ids")
     p.add_argument("--stage", default="extract", help="first stage to re-run: clean, dedupe, extract or index")
     p.add_argument(
         "--rebuild", action="store_true", help="every story into a new index version, aliases swapped when done"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=bounded_int(1, 10_000), default=32, help="stories per batch (default 32)")
     p.add_argument("--detach", action="store_true", help="start the job and return its id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=cmd_reprocess)
 
     p = sub.add_parser("dead-letter", help="work that kept failing: list, show N, replay N|all, purge")
-    p.add_argument("action", choices=("list", "show", "replay", "purge"))
+    p.add_argument("action", choices=("list", "show", "replay", "purge"), help="what to do with the records")
     p.add_argument("which", nargs="?", help="record number (from list), or 'all' for replay")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_dead_letter)
 
+    p = sub.add_parser("status", help="queues, workers, feeds, hosts, dead letters and the index at a glance")
+    p.add_argument("--json", action="store_true", help="everything as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for workers to answer a ping (0: do not ask)"
+    )
+    p.add_argument("--feeds", type=bounded_int(0, 100_000), default=20, help="feeds to list, least healthy first")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("story", help="show one stored story")
-    p.add_argument("story_id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("story_id", help="a story id (32 hex digits, from search results)")
+    p.add_argument("--json", action="store_true", help="the stored document as JSON")
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser("trace", help="every stage a feed entry or article URL went through")
     p.add_argument("target", help="article URL or story id")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the events as JSON (times as Unix seconds)")
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("feeds", help="feed health; `feeds check URL` tries one feed and explains")
-    p.add_argument("action", nargs="?", choices=("list", "check"), default="list")
-    p.add_argument("url", nargs="?")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("action", nargs="?", choices=("list", "check"), default="list", help="list (default) or check")
+    p.add_argument("url", nargs="?", help="the feed URL to check")
+    p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_feeds)
 
     kibana.add_command(sub)
+    for command in sub.choices.values():
+        # Accepted after the command too; SUPPRESS keeps a top-level --debug from being reset.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, show the traceback"
+        )
 
     p = sub.add_parser("serve", help="the search page and the read-only HTTP JSON API")
     p.add_argument("--host", help="address to bind (default WIREWATCH_API_HOST, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default WIREWATCH_API_PORT, 8080; 0 picks a free one)")
+    p.add_argument(
+        "--port", type=bounded_int(0, 65535), help="port (default WIREWATCH_API_PORT, 8080; 0 picks a free one)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("index", help="manage the story index")
@@ -714,10 +1055,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose free words are a query in which "-word" excludes a word.
+_QUERY_WORDS = {"search": "query", "claims": "about"}
+
+
+def _exclusions(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Take "-word" query terms out of argv (argparse would read them as unknown options)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in _QUERY_WORDS:
+        return argv, []
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = set(sub.choices[command]._option_string_actions) | set(parser._option_string_actions)
+    kept: list[str] = []
+    excluded: list[str] = []
+    after_dashdash = False
+    for arg in argv:
+        if arg == "--":
+            after_dashdash = True
+        if not after_dashdash and re.fullmatch(r"-[^\W\d_][\w'.-]*", arg) and arg not in known and len(arg) > 2:
+            excluded.append(arg)
+        else:
+            kept.append(arg)
+    return kept, excluded
+
+
+def _prefer_demo_feeds(command: str) -> None:
+    """After `wirewatch demo`, `wirewatch feeds` shows the demo's feeds (they are the ones with a history here)."""
+    if os.environ.get("WIREWATCH_FEEDS_FILE"):
+        return
+    demo_feeds = _settings().data_dir.resolve() / "demo-feeds.yaml"
+    if demo_feeds.is_file():
+        os.environ["WIREWATCH_FEEDS_FILE"] = str(demo_feeds)
+        print(
+            f"wirewatch {command}: the demo's feeds ({demo_feeds}); WIREWATCH_FEEDS_FILE=config/feeds.yaml "
+            f"shows the configured ones, `wirewatch demo --fresh` or deleting that file forgets the demo",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    parser = build_parser()
+    argv, excluded = _exclusions(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
+    if excluded:
+        name = _QUERY_WORDS[args.command]
+        setattr(args, name, [*getattr(args, name), *excluded])
+    try:
+        if args.command in ("feeds", "status"):
+            _prefer_demo_feeds(args.command)
+        result: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error ends in one line; --debug shows the rest
+        if args.debug:
+            raise
+        code, message = explain(exc, _loaded[-1] if _loaded else None)
+        print(f"wirewatch {args.command}: {message}", file=sys.stderr)
+        return code
     return result
 
 

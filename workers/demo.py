@@ -261,3 +261,7 @@ class DemoServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def close(self) -> None:
+        """Release the port of a server that was never started."""
+        self._httpd.server_close()

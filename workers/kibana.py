@@ -382,7 +382,7 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
             f"${KIBANA_USERNAME_ENV}/${KIBANA_PASSWORD_ENV}."
         ),
     )
-    p.add_argument("action", choices=("import",))
+    p.add_argument("action", choices=("import",), help="import the saved objects")
     p.add_argument(
         "--url",
         default=os.environ.get(KIBANA_URL_ENV) or DEFAULT_KIBANA_URL,
@@ -395,8 +395,16 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="SECONDS",
         help="first wait up to this long for Kibana to report itself available",
     )
-    p.add_argument("--username", default=os.environ.get(KIBANA_USERNAME_ENV, ""))
-    p.add_argument("--password", default=os.environ.get(KIBANA_PASSWORD_ENV, ""))
+    p.add_argument(
+        "--username",
+        default=os.environ.get(KIBANA_USERNAME_ENV, ""),
+        help=f"Kibana user (default ${KIBANA_USERNAME_ENV})",
+    )
+    p.add_argument(
+        "--password",
+        default=os.environ.get(KIBANA_PASSWORD_ENV, ""),
+        help=f"its password (default ${KIBANA_PASSWORD_ENV})",
+    )
     p.add_argument("--file", type=Path, help="saved objects (default: <config dir>/kibana/saved_objects.ndjson)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for the import request")
     p.set_defaults(func=cmd_kibana)

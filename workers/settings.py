@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PREFIX = "WIREWATCH_"
 TEST_PREFIX = "WIREWATCH_TEST_"  # reserved for the test harness (service URLs, Elasticsearch home)
@@ -102,6 +103,9 @@ class Settings:
                 known = ", ".join(PREFIX + n.upper() for n in sorted(fields))
                 raise SettingsError(f"unknown setting {key}; known settings: {known}")
             values[name] = _convert(key, raw, fields[name].type)
+        for name, schemes, example in _SERVICE_URLS:
+            if values.get(name):
+                check_service_url(PREFIX + name.upper(), str(values[name]), schemes, example)
         return cls(**values)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:
@@ -206,6 +210,32 @@ def redact_url(url: str) -> str:
         netloc = host + _SECRET_PARAM.sub(r"\1***", "?" + query)
     path = _SECRET_PARAM.sub(r"\1***", path)
     return f"{scheme}://{netloc}{slash}{path}"
+
+
+_SERVICE_URLS = (
+    (
+        "redis_url",
+        ("redis", "rediss", "unix"),
+        "redis://localhost:6379/0, rediss://host:6380/0 or unix:///path/redis.sock",
+    ),
+    ("elasticsearch_url", ("http", "https"), "http://localhost:9200 or https://host:9200"),
+)
+
+
+def check_service_url(key: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    """Reject a service URL a client would misread (no scheme, a wrong one, a port that is not a number)."""
+    shown = redact_url(url)
+    parts = urlsplit(url)
+    if "://" not in url or parts.scheme not in schemes:
+        raise SettingsError(f"{key}={shown!r} is not a {'/'.join(schemes)} URL; expected e.g. {example}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        raise SettingsError(f"{key}={shown!r} has a bad port ({exc}); expected e.g. {example}") from exc
+    if parts.scheme == "unix" and not parts.path:
+        raise SettingsError(f"{key}={shown!r} names no socket file; expected e.g. {example}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise SettingsError(f"{key}={shown!r} names no host; expected e.g. {example}")
 
 
 def _convert(key: str, raw: str, type_name: object) -> object:

@@ -72,7 +72,8 @@ def test_text_query_highlights_and_escapes(story_index: StoryIndex) -> None:
     hit = result.hits[0]
     assert hit.story_id == "a1"
     assert "<mark>Trzebuszki</mark>" in hit.snippet
-    assert "<b>" not in hit.snippet and "&lt;b&gt;" in hit.snippet
+    # Plain text with marks: the page makes text nodes of it, so no entities in JSON and no markup either.
+    assert "<b>drones</b>" in hit.snippet and "&lt;" not in hit.snippet
 
 
 def test_all_terms_must_match(story_index: StoryIndex) -> None:
@@ -260,3 +261,47 @@ def test_migrate_keeps_documents_written_during_the_copy(es_url: str, es_prefix:
     index.refresh()
     assert index.get("old")["text"].startswith("The revised")  # type: ignore[index]
     assert index.present(["old", "live"]) == {"old", "live"}
+
+
+def test_facets_and_days_count_stories_when_copies_are_collapsed(story_index: StoryIndex) -> None:
+    nato = (Entity("NATO", "org", "Q7184"),)
+    story_index.put(make_doc("a1", "Baltic air patrol report.", entities=nato))
+    story_index.put(make_doc("a2", "Baltic air patrol report.", cluster="a1", outlet="Coastal Courier", entities=nato))
+    story_index.put(make_doc("a3", "Baltic air patrol report.", cluster="a1", outlet="Meridian Dispatch", entities=nato))
+    story_index.put(make_doc("b1", "Baltic ferry report.", published="2026-11-21T08:00:00+00:00", entities=nato))
+    story_index.refresh()
+    result = story_index.search(SearchQuery(text="Baltic", facets=True))
+    assert result.total == 2
+    assert [(v.value, v.count) for v in result.histogram] == [("2026-11-20", 1), ("2026-11-21", 1)]
+    assert [(v.value, v.count) for v in result.facets["org"]] == [("NATO", 2)]
+    outlets = {v.value: v.count for v in result.facets["outlet"]}
+    assert outlets == {"Harbour Herald": 2, "Coastal Courier": 1, "Meridian Dispatch": 1}
+    for outlet, count in outlets.items():  # a facet's count is what filtering on it returns
+        assert story_index.search(SearchQuery(text="Baltic", outlet=outlet)).total == count
+    every = story_index.search(SearchQuery(text="Baltic", facets=True, collapse=False))
+    assert every.total == 4 and sum(v.count for v in every.histogram) == 4
+
+
+def test_relevance_weighs_the_topic_score(story_index: StoryIndex) -> None:
+    story_index.put(make_doc("on", "NATO jets shadowed a patrol over the Baltic Sea near Kaliningrad on Monday "
+                             "while ships waited in port.", topic=0.95, published="2026-11-19T08:00:00+00:00"))
+    story_index.put(make_doc("off", "Baltic ferry timetable.", topic=0.0, published="2026-11-22T08:00:00+00:00"))
+    story_index.refresh()
+    assert [h.story_id for h in story_index.search(SearchQuery()).hits] == ["on", "off"]  # no words: topic first
+    assert [h.story_id for h in story_index.search(SearchQuery(sort="newest")).hits] == ["off", "on"]
+    assert [h.story_id for h in story_index.search(SearchQuery(text="Baltic")).hits] == ["on", "off"]
+
+
+def test_snippets_are_plain_text_with_an_ellipsis_where_cut(story_index: StoryIndex) -> None:
+    story_index.put(make_doc("a1", "Officials said the jets & ships were \"on alert\" near Kaliningrad. " * 12))
+    # One long sentence: any snippet of it stops mid-sentence.
+    story_index.put(make_doc("b1", "Ferries " + "and barges and tugs " * 40 + "waited at Klaipeda " + "for the wind " * 40))
+    story_index.refresh()
+    (hit,) = story_index.search(SearchQuery(text="Kaliningrad")).hits
+    assert "<mark>Kaliningrad</mark>" in hit.snippet and "&amp;" not in hit.snippet and "&quot;" not in hit.snippet
+    assert " & " in hit.snippet and '"on alert"' in hit.snippet and "\n" not in hit.snippet
+    assert hit.snippet.endswith(("…", "."))  # at a sentence's end, or an ellipsis
+    (cut,) = story_index.search(SearchQuery(text="Klaipeda")).hits
+    assert "<mark>Klaipeda</mark>" in cut.snippet and cut.snippet.endswith("…")
+    for plain in story_index.search(SearchQuery()).hits:
+        assert plain.snippet.endswith(("…", ".")) and "&amp;" not in plain.snippet

@@ -21,11 +21,24 @@ SID = "a" * 32
 
 
 def _doc(sid: str, text: str, cluster: str | None = None, outlet: str = "Harbour Herald") -> dict[str, Any]:
-    story = CleanStory(sid, f"https://n.example/{sid}", f"https://n.example/{sid}", "f", outlet, "Jets over the Baltic",
-                       text, published="2026-11-20T08:00:00+00:00", language="en")
+    story = CleanStory(
+        sid,
+        f"https://n.example/{sid}",
+        f"https://n.example/{sid}",
+        "f",
+        outlet,
+        "Jets over the Baltic",
+        text,
+        published="2026-11-20T08:00:00+00:00",
+        language="en",
+    )
     claim = Claim("Dmitry Peskov", "said", "direct", "the flights were routine training", 0, 10)
-    return story_document(story, DedupeResult(sid, "0" * 16, cluster or sid, cluster is None),
-                          Extraction(sid, (Entity("NATO", "org", "Q7184"),), (claim,), 0.7), "2026-11-20T09:00:00+00:00")
+    return story_document(
+        story,
+        DedupeResult(sid, "0" * 16, cluster or sid, cluster is None),
+        Extraction(sid, (Entity("NATO", "org", "Q7184"),), (claim,), 0.7),
+        "2026-11-20T09:00:00+00:00",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +46,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     index = SqliteIndex(tmp_path_factory.mktemp("api") / "stories.sqlite")
     index.ensure_ready()
     index.put(_doc(SID, "NATO jets shadowed a reconnaissance plane near Kaliningrad on Monday."))
-    index.put(_doc("b" * 32, "NATO jets shadowed a reconnaissance plane near Kaliningrad on Monday.", SID,
-                   "Coastal Courier"))
+    index.put(
+        _doc("b" * 32, "NATO jets shadowed a reconnaissance plane near Kaliningrad on Monday.", SID, "Coastal Courier")
+    )
     server = make_server(Api(index), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -60,7 +74,12 @@ def test_search_collapses_copies_and_reports_sources(base_url: str) -> None:
     assert {s["outlet"] for s in hit["sources"]} == {"Harbour Herald", "Coastal Courier"}
     assert "<mark>Kaliningrad</mark>" in hit["snippet"]
     assert hit["claims"][0]["speaker"] == "Dmitry Peskov"
-    assert body["facets"]["org"] == [{"value": "NATO", "count": 2}]
+    assert body["facets"]["org"] == [{"value": "NATO", "count": 1}]  # one story (cluster), as the total counts
+    assert body["facets"]["outlet"] == [
+        {"value": "Coastal Courier", "count": 1},
+        {"value": "Harbour Herald", "count": 1},
+    ]
+    assert body["histogram"] == [{"value": "2026-11-20", "count": 1}]
     status, every = get(f"{base_url}/api/search?q=kaliningrad&all_copies=true")
     assert every["total"] == 2
 
@@ -74,8 +93,9 @@ def test_claims_and_story_routes(base_url: str) -> None:
     assert get(f"{base_url}/api/stories/{'c' * 32}")[0] == 404
 
 
-@pytest.mark.parametrize("query", ["size=1000", "size=abc", "from=yesterday", "sort=random", "bogus=1",
-                                   "min_topic=high", "all_copies=maybe"])
+@pytest.mark.parametrize(
+    "query", ["size=1000", "size=abc", "from=yesterday", "sort=random", "bogus=1", "min_topic=high", "all_copies=maybe"]
+)
 def test_bad_parameters_are_400_with_a_reason(base_url: str, query: str) -> None:
     status, body = get(f"{base_url}/api/search?{query}")
     assert status == 400 and body["error"]

@@ -144,12 +144,17 @@ def test_story_document_for_skipped_extraction() -> None:
 # --- search_request ---------------------------------------------------------------------------------
 
 
+def _bool(body: dict[str, Any]) -> dict[str, Any]:
+    query = body["query"]
+    return (query["function_score"]["query"] if "function_score" in query else query)["bool"]
+
+
 def _must(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return body["query"]["bool"]["must"]
+    return _bool(body)["must"]
 
 
 def _filters(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return body["query"]["bool"]["filter"]
+    return _bool(body)["filter"]
 
 
 def test_text_query_uses_simple_query_string() -> None:
@@ -169,22 +174,58 @@ def test_text_query_uses_simple_query_string() -> None:
     assert _filters(body) == []
     assert body["highlight"]["fields"]["text"]["number_of_fragments"] == 1
     assert body["highlight"]["pre_tags"] == ["<mark>"]
-    assert body["highlight"]["encoder"] == "html"
+    assert "encoder" not in body["highlight"]  # plain text around the marks: no entities in JSON
 
 
 def test_english_fields_only_when_asked() -> None:
-    fields = search_request(SearchQuery(text="drills"), english=True)["query"]["bool"]["must"][0]["bool"][
-        "should"
-    ][0]["simple_query_string"]["fields"]
+    fields = _must(search_request(SearchQuery(text="drills"), english=True))[0]["bool"]["should"][0][
+        "simple_query_string"
+    ]["fields"]
     assert "title.english^2" in fields and "text.english" in fields
     assert {"title^3", "summary^2", "text"} <= set(fields)
 
 
-def test_empty_text_matches_all_and_sorts_newest() -> None:
+def test_empty_text_matches_all_and_relevance_is_the_topic_score() -> None:
     for text in ("", "   "):
         body = search_request(SearchQuery(text=text))
         assert _must(body) == [{"match_all": {}}]
-        assert body["sort"][0] == {"published": {"order": "desc", "missing": "_last"}}
+        assert "function_score" not in body["query"]
+        assert body["sort"] == [
+            {"topic.score": {"order": "desc"}},
+            {"published": {"order": "desc", "missing": "_last"}},
+        ]
+        newest = search_request(SearchQuery(text=text, sort="newest"))
+        assert newest["sort"][0] == {"published": {"order": "desc", "missing": "_last"}}
+
+
+def test_text_relevance_is_multiplied_by_one_plus_the_topic_score() -> None:
+    score = search_request(SearchQuery(text="NATO"))["query"]["function_score"]
+    assert score["functions"] == [{"weight": 1}, {"field_value_factor": {"field": "topic.score", "missing": 0}}]
+    assert (score["score_mode"], score["boost_mode"]) == ("sum", "multiply")
+
+
+def test_facets_count_clusters_when_collapsed() -> None:
+    aggs = search_request(SearchQuery(facets=True))["aggs"]
+    for name in ("facet_person", "facet_outlet", "histogram"):
+        assert aggs[name]["aggs"] == {"clusters": {"cardinality": {"field": "cluster.id"}}}, name
+    assert aggs["facet_outlet"]["terms"]["order"] == [{"clusters": "desc"}, {"_key": "asc"}]
+    every = search_request(SearchQuery(facets=True, collapse=False))["aggs"]
+    assert "aggs" not in every["facet_outlet"] and "aggs" not in every["histogram"]
+
+
+def test_facet_counts_read_clusters_when_present() -> None:
+    response = {
+        "hits": {"total": {"value": 3}, "hits": []},
+        "aggregations": {
+            "clusters": {"value": 2},
+            "facet_outlet": {"buckets": [{"key": "Harbour Herald", "doc_count": 3, "clusters": {"value": 2}}]},
+            "histogram": {"buckets": [{"key_as_string": "2026-11-20", "doc_count": 3, "clusters": {"value": 2}}]},
+        },
+    }
+    result = search_result(response, SearchQuery(facets=True))
+    assert result.total == 2
+    assert [(v.value, v.count) for v in result.facets["outlet"]] == [("Harbour Herald", 2)]
+    assert [(v.value, v.count) for v in result.histogram] == [("2026-11-20", 2)]
 
 
 def test_sort_relevance_and_newest() -> None:
@@ -289,7 +330,7 @@ RESPONSE: dict[str, Any] = {
                     "cluster": {"id": "s0"},
                     "topic": {"score": 0.81},
                 },
-                "highlight": {"text": ["<mark>NATO</mark> began a two-week exercise &amp; more"]},
+                "highlight": {"text": ["<mark>NATO</mark> began a two-week exercise & more"]},
                 "inner_hits": {
                     "sources": {
                         "hits": {
@@ -346,7 +387,7 @@ def test_search_result_parses_hits_sources_and_total() -> None:
     assert first.outlet == "Northern Ledger"
     assert first.url == "https://www.northernledger.example/world/nato-drill"
     assert first.published == "2026-11-20T08:15:00+00:00"
-    assert first.snippet == "<mark>NATO</mark> began a two-week exercise &amp; more"
+    assert first.snippet == "<mark>NATO</mark> began a two-week exercise & more…"  # cut mid-sentence
     assert first.score == 7.25
     assert first.cluster_id == "s0"
     assert first.topic_score == 0.81

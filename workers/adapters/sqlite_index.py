@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import sqlite3
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PermanentError
-from pipeline.index import FACET_SIZE, MARK_POST, MARK_PRE, claim_views, date_bound, plain_snippet
+from pipeline.index import FACET_SIZE, MARK_POST, MARK_PRE, claim_views, date_bound, plain_snippet, tidy_snippet
 from pipeline.models import (
     ClaimHit,
     ClaimQuery,
@@ -316,13 +315,15 @@ class SqliteIndex:
         if query.text.strip() and match is None:
             return SearchResult(total=0)
         source = "stories_fts f JOIN stories s ON s.rowid = f.rowid" if match else "stories s"
-        rank = "bm25(stories_fts, 3.0, 2.0, 1.0, 1.0)" if match else "0.0"
+        # Relevance weighs the topic: bm25 (negative, lower is better) times (1 + topic score), as on Elasticsearch.
+        rank = "bm25(stories_fts, 3.0, 2.0, 1.0, 1.0) * (1.0 + s.topic_score)" if match else "0.0"
         where, params = self._where(query, match)
-        order = (
-            "rank, s.published DESC"
-            if match and query.sort != "newest"
-            else "s.published IS NULL, s.published DESC, rank"
-        )
+        if query.sort == "newest":
+            order = "s.published IS NULL, s.published DESC, rank"
+        elif match:
+            order = "rank, s.published DESC"
+        else:
+            order = "s.topic_score DESC, s.published IS NULL, s.published DESC"
         rows = db.execute(
             f"SELECT s.rowid, s.story_id, s.cluster_id, s.outlet, s.url, s.title, s.published, s.topic_score, "
             f"{rank} AS rank, s.doc FROM {source} {where} ORDER BY {order}",
@@ -365,7 +366,7 @@ class SqliteIndex:
         facets: dict[str, tuple[FacetValue, ...]] = {}
         histogram: tuple[FacetValue, ...] = ()
         if query.facets:
-            facets, histogram = self._facets(db, [r[1] for r in rows])
+            facets, histogram = self._facets(db, [(r[1], r[2] if query.collapse else r[1]) for r in rows])
         return SearchResult(total=len(ordered), hits=tuple(hits), facets=facets, histogram=histogram)
 
     def select_page(self, query: SearchQuery, after: str | None, size: int) -> list[dict[str, Any]]:
@@ -394,28 +395,31 @@ class SqliteIndex:
 
     @staticmethod
     def _facets(
-        db: sqlite3.Connection, story_ids: list[str]
+        db: sqlite3.Connection, matched: list[tuple[str, str]]
     ) -> tuple[dict[str, tuple[FacetValue, ...]], tuple[FacetValue, ...]]:
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS matched (story_id TEXT PRIMARY KEY)")
+        """Facets and stories per day over (story id, unit) pairs: the unit is the cluster when copies are
+        collapsed, so every count is in the same stories as the total; a story counts on its first day."""
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS matched (story_id TEXT PRIMARY KEY, unit TEXT NOT NULL)")
         db.execute("DELETE FROM matched")
-        db.executemany("INSERT OR IGNORE INTO matched VALUES (?)", [(s,) for s in story_ids])
+        db.executemany("INSERT OR IGNORE INTO matched VALUES (?, ?)", matched)
         facets: dict[str, tuple[FacetValue, ...]] = {}
         for name in ("person", "org", "place", "speaker"):
             rows = db.execute(
-                "SELECT t.value, COUNT(DISTINCT t.story_id) AS n FROM story_terms t JOIN matched m "
+                "SELECT t.value, COUNT(DISTINCT m.unit) AS n FROM story_terms t JOIN matched m "
                 "ON m.story_id = t.story_id WHERE t.kind = ? GROUP BY t.value ORDER BY n DESC, t.value LIMIT ?",
                 (name, FACET_SIZE),
             ).fetchall()
             facets[name] = tuple(FacetValue(v, n) for v, n in rows)
         rows = db.execute(
-            "SELECT s.outlet, COUNT(*) AS n FROM stories s JOIN matched m ON m.story_id = s.story_id "
+            "SELECT s.outlet, COUNT(DISTINCT m.unit) AS n FROM stories s JOIN matched m ON m.story_id = s.story_id "
             "GROUP BY s.outlet ORDER BY n DESC, s.outlet LIMIT ?",
             (FACET_SIZE,),
         ).fetchall()
         facets["outlet"] = tuple(FacetValue(v, n) for v, n in rows)
         rows = db.execute(
-            "SELECT substr(s.published, 1, 10) AS day, COUNT(*) FROM stories s JOIN matched m "
-            "ON m.story_id = s.story_id WHERE s.published IS NOT NULL GROUP BY day ORDER BY day"
+            "SELECT day, COUNT(*) FROM (SELECT m.unit, substr(MIN(s.published), 1, 10) AS day FROM stories s "
+            "JOIN matched m ON m.story_id = s.story_id WHERE s.published IS NOT NULL GROUP BY m.unit) "
+            "GROUP BY day ORDER BY day"
         ).fetchall()
         return facets, tuple(FacetValue(d, n) for d, n in rows)
 
@@ -428,7 +432,9 @@ class SqliteIndex:
                 (match, rowid),
             ).fetchone()
             if row and _PRE in row[0]:
-                return html.escape(row[0]).replace(_PRE, MARK_PRE).replace(_POST, MARK_POST)
+                # Plain text: a literal <mark> in a story must not pass for a highlight.
+                plain = row[0].replace(MARK_PRE, "").replace(MARK_POST, "")
+                return tidy_snippet(plain.replace(_PRE, MARK_PRE).replace(_POST, MARK_POST), whole_text=True)
         text = db.execute("SELECT text FROM stories_fts WHERE rowid = ?", (rowid,)).fetchone()[0]
         return plain_snippet(text)
 
