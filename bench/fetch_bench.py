@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.ingest import LoopbackServer, cpu_seconds
 
 
 def host_for(i: int, hosts: int) -> str:
@@ -77,42 +77,14 @@ class FeedServer:
             def address_string(self) -> str:
                 return str(self.client_address[0])
 
-        class LoopbackOnly(ThreadingHTTPServer):
-            def verify_request(self, request: Any, client_address: Any) -> bool:
-                return str(client_address[0]).startswith("127.")
-
         server = self
         # Every 127.x.y.z address reaches it (each one is a host); nothing else is answered.
-        self.httpd = LoopbackOnly(("0.0.0.0", 0), Handler)  # noqa: S104
+        self.httpd = LoopbackServer(("0.0.0.0", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, host: str) -> str:
         return f"http://{host}:{self.httpd.server_address[1]}"
-
-
-def _cpu_seconds(root_pid: int) -> float:
-    """User+system CPU of a process and all its descendants, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, tuple[int, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(entry.name), int(fields[1])
-        children.setdefault(ppid, []).append(pid)
-        stats[pid] = (int(fields[11]), int(fields[12]))
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        utime, stime = stats.get(pid, (0, 0))
-        total += utime + stime
-        stack.extend(children.get(pid, []))
-    return total / tick
 
 
 def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
@@ -151,7 +123,7 @@ def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
                 # Make every feed due now, as if a whole cycle fell due at once, and wake the dispatchers.
                 runtime.redis.zadd("ww:feeds:due", {u: 0 for u in urls})
                 runtime.redis.lpush("ww:fr:wake", "1")
-                cpu0, t0, wall0 = sum(_cpu_seconds(p) for p in roots), time.monotonic(), time.time()
+                cpu0, t0, wall0 = cpu_seconds(roots), time.monotonic(), time.time()
                 deadline = time.monotonic() + 600
                 while server.requests - before < feeds and time.monotonic() < deadline:
                     time.sleep(0.05)
@@ -162,7 +134,7 @@ def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
                     if all(v is not None and float(v) >= wall0 for v in pipe.execute()):
                         break
                     time.sleep(0.1)
-                elapsed, cpu = time.monotonic() - t0, sum(_cpu_seconds(p) for p in roots) - cpu0
+                elapsed, cpu = time.monotonic() - t0, cpu_seconds(roots) - cpu0
                 if round_no == 0:
                     continue  # the first round fetches every body and learns the ETags
                 states = runtime.feed_state.all()
