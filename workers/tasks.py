@@ -560,6 +560,8 @@ def reconcile(self: Task) -> int:
     """Put stories stuck between stages (a lost message, a dead worker) back in their chain."""
     rt = current()
     requeued = 0
+    # A batch whose worker died frees its place when its lease ends: send the next one if stories wait.
+    hand_to_extract([])
     for story_id, last_stage, attempts in rt.ledger.stuck(time.time() - rt.settings.stuck_after_s):
         following = "fetch" if last_stage == "poll" else CHAIN[min(CHAIN.index(last_stage) + 1, len(CHAIN) - 1)]
         if attempts >= RECONCILE_MAX_ATTEMPTS:

@@ -58,7 +58,7 @@ class RedisBatchLine:
     """One batched stage's line of waiting stories, shared by every worker."""
 
     def __init__(self, client: redis.Redis, stage: str, parallel: int, max_batch: int = 16,
-                 lease_s: float = 300.0, clock: Any = time.time) -> None:
+                 lease_s: float = 60.0, clock: Any = time.time) -> None:
         self._r = client
         base = f"{KEY}batch:{stage}:"
         self._keys = [base + "waiting", base + "taken", base + "pending", base + "running"]
