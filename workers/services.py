@@ -145,6 +145,9 @@ class WorkerSet:
                     f"wirewatch-{os.getpid()}@%h",
                     "--without-mingle",
                     "--without-gossip",
+                    # The watch matcher is sent to the "index" queue (issue 14 brings queues by kind).
+                    "--queues",
+                    "wirewatch,index",
                 ]
             )
         )

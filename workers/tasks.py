@@ -27,7 +27,7 @@ from pipeline.models import CleanStory, DedupeResult, Extraction, FeedEntry, Fet
 from pipeline.polling import entry_version, items_per_day, next_interval
 from workers import reprocess as reprocess_jobs
 from workers.celery_app import app
-from workers.indexing import flush
+from workers.indexing import flush, on_written
 from workers.runtime import current
 
 log = logging.getLogger(__name__)
@@ -440,6 +440,10 @@ def reconcile(self: Task) -> int:
         rt.ledger.record(story_id, following, "requeued", f"stuck after {last_stage}; restart {attempts + 1}")
         rt.ledger.in_flight(story_id, last_stage, restarted=True)
         requeued += 1
+    try:
+        reconcile_webhooks()
+    except redis.RedisError:
+        log.warning("could not look for undelivered webhooks", exc_info=True)
     return requeued
 
 
@@ -474,3 +478,93 @@ def reprocess(self: Task, job_id: str) -> dict[str, Any]:
     if more:
         reprocess.apply_async(args=[job_id])
     return {"job": job_id, "more": more}
+
+
+# --- watches ---------------------------------------------------------------------------------
+
+# The matcher runs beside the bulk writer (issue 14 gives each kind of work its queue); webhooks wait
+# on other people's servers, so they go to the default queue and never hold up indexing.
+MATCH_QUEUE = "index"
+
+
+def hand_to_watches(story_ids: list[str]) -> None:
+    """Called by the bulk writer after each written batch: match it against the watches, in a task."""
+    match_watches.apply_async(args=[story_ids], queue=MATCH_QUEUE)
+
+
+on_written(hand_to_watches)
+
+
+def _first_seen(story_ids: list[str]) -> dict[str, float]:
+    """When each story's feed entry was first seen (the start of seen -> alert)."""
+    ledger = current().ledger
+    out: dict[str, float] = {}
+    for sid in story_ids:
+        polls = [float(e["t"]) for e in ledger.trace(sid) if e.get("stage") == "poll"]
+        if polls:
+            out[sid] = min(polls)
+    return out
+
+
+@app.task(name="wirewatch.match_watches", bind=True, acks_late=True)
+def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
+    """Match newly written stories against every watch; record each event once; start webhook deliveries."""
+    rt = current()
+    try:
+        docs = [doc for sid in story_ids if (doc := rt.index.get(sid)) is not None]
+        recorded = rt.watch_matcher.match(docs, _first_seen([d["story_id"] for d in docs]))
+        for name in sorted({r.event.watch for r in recorded}):
+            _schedule_webhook(name)
+    except (TransientError, redis.ConnectionError, redis.TimeoutError) as exc:
+        if self.request.retries < rt.settings.task_max_retries:
+            raise self.retry(exc=exc, countdown=backoff_s(self.request.retries),
+                             max_retries=rt.settings.task_max_retries) from exc
+        log.error("watch matching gave up on %d stories: %s", len(story_ids), exc)
+        return {"stories": len(story_ids), "error": str(exc)}
+    log.info("matched %d stories against the watches: %d events", len(docs), len(recorded))
+    return {"stories": len(docs), "events": len(recorded)}
+
+
+def _schedule_webhook(name: str) -> None:
+    rt = current()
+    watch = rt.watch_store.get(name)
+    if watch is not None and watch.webhook_url and rt.watch_log.schedule(name, rt.settings.watch_webhook_backoff_max_s):
+        deliver_webhook.apply_async(args=[name])
+
+
+@app.task(name="wirewatch.deliver_webhook", bind=True, acks_late=True)
+def deliver_webhook(self: Task, name: str) -> dict[str, Any]:
+    """Post a watch's undelivered events to its webhook, in order; on failure, back off and try again."""
+    from workers.watches import deliver_webhook as deliver
+
+    rt = current()
+    watch = rt.watch_store.get(name)
+    if watch is None or not watch.webhook_url:
+        rt.watch_log.unschedule(name)
+        return {"watch": name, "sent": 0}
+    out = deliver(watch, rt.watch_log, rt.webhook_client, rt.settings.watch_backlog_max, uuid.uuid4().hex)
+    if out.busy:
+        return {"watch": name, "busy": True}
+    if out.pending:
+        delay = min(rt.settings.watch_webhook_backoff_max_s, max(backoff_s(self.request.retries), out.retry_after or 0))
+        rt.watch_log.reschedule(name, delay + 120)  # the reconciler takes over if this retry is lost
+        log.warning("webhook of watch %s failed, next try in %.1fs: %s", name, delay, out.error)
+        # No limit (Celery reads max_retries=None as its default of 3): the backlog waits, bounded.
+        raise self.retry(countdown=delay, max_retries=self.request.retries + 1)
+    rt.watch_log.unschedule(name)
+    # An event recorded while we were posting found the flag set and queued nothing: look once more.
+    if rt.watch_log.pending(name, 1)[1]:
+        _schedule_webhook(name)
+    return {"watch": name, "sent": out.sent, "summarised": out.summarised}
+
+
+def reconcile_webhooks() -> int:
+    """Restart deliveries whose task was lost (a worker restart): any watch with undelivered events."""
+    rt = current()
+    started = 0
+    for watch in rt.watch_store.all():
+        if watch.webhook_url and rt.watch_log.last_seq(watch.name) > rt.watch_log.delivered_through(watch.name):
+            if rt.watch_log.schedule(watch.name, rt.settings.watch_webhook_backoff_max_s):
+                deliver_webhook.apply_async(args=[watch.name])
+                started += 1
+    return started
