@@ -104,37 +104,33 @@ class Novelty:
         self._r = client
         self._ttl = ttl_s
 
-    def outlet_holders(self, docs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-        """For each document, the story that first brought its outlet to its cluster."""
+    def holders(self, docs: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], dict[str, FirstSeen]]:
+        """In one round trip: for each document, the story that first brought its outlet to its cluster;
+        for each claim key in them, the story that first made the claim."""
         pipe = self._r.pipeline(transaction=False)
         for doc in docs:
             key = f"{KEY}watch:first:outlet:{(doc.get('cluster') or {}).get('id') or doc['story_id']}"
-            pipe.hsetnx(key, str(doc.get("outlet", "")).casefold(), doc["story_id"])
+            outlet = str(doc.get("outlet", "")).casefold()
+            pipe.hsetnx(key, outlet, doc["story_id"])
             pipe.expire(key, self._ttl)
-        pipe.execute()
-        pipe = self._r.pipeline(transaction=False)
-        for doc in docs:
-            key = f"{KEY}watch:first:outlet:{(doc.get('cluster') or {}).get('id') or doc['story_id']}"
-            pipe.hget(key, str(doc.get("outlet", "")).casefold())
-        return {d["story_id"]: (v.decode() if v else d["story_id"]) for d, v in zip(docs, pipe.execute(), strict=True)}
-
-    def claim_holders(self, docs: Sequence[Mapping[str, Any]]) -> dict[str, FirstSeen]:
-        """For each claim key in these documents, the story that first made the claim."""
-        key = f"{KEY}watch:first:claim"
+            pipe.hget(key, outlet)
+        claims_key = f"{KEY}watch:first:claim"
         keys: list[str] = []
-        pipe = self._r.pipeline(transaction=False)
         # Earliest published first, so a batch holding both the original and a repeat credits the original.
         for doc in sorted(docs, key=lambda d: (d.get("published") or "~", d["story_id"])):
             first = json.dumps(first_seen_of(doc).__dict__)
             for claim in doc.get("claims") or []:
-                pipe.hsetnx(key, claim["key"], first)
+                pipe.hsetnx(claims_key, claim["key"], first)
                 keys.append(claim["key"])
-        if not keys:
-            return {}
-        pipe.execute()
         unique = list(dict.fromkeys(keys))
-        values = self._r.hmget(key, unique)
-        return {k: FirstSeen(**json.loads(v)) for k, v in zip(unique, values, strict=True) if v}
+        if unique:
+            pipe.hmget(claims_key, unique)
+        answers = pipe.execute()
+        held = answers[2 : 3 * len(docs) : 3]  # the HGET after each document's HSETNX and EXPIRE
+        outlets = {d["story_id"]: (v.decode() if v else d["story_id"]) for d, v in zip(docs, held, strict=True)}
+        firsts = answers[-1] if unique else []
+        claims = {k: FirstSeen(**json.loads(v)) for k, v in zip(unique, firsts, strict=True) if v}
+        return outlets, claims
 
 
 @dataclass(frozen=True)
@@ -160,12 +156,25 @@ class WatchLog:
 
     def record(self, event: WatchEvent) -> int:
         """Append an event unless this watch already has it; its sequence number, or 0 if it had."""
-        return int(
-            self._record(
-                keys=[self.key(event.watch, "done"), self.key(event.watch, "seq"), self.key(event.watch, "events")],
-                args=[event.event_id, json.dumps(event.to_json()), self._kept],
-            )
-        )
+        return self.record_many([event])[0]
+
+    def record_many(self, events: Sequence[WatchEvent]) -> list[int]:
+        """``record`` for many events in one round trip (each one atomic on its own)."""
+        if not events:
+            return []
+        for attempt in (1, 2):
+            pipe = self._r.pipeline(transaction=False)
+            for event in events:
+                # EVALSHA of the script loaded once: a pipelined Script object would ask SCRIPT EXISTS first.
+                pipe.evalsha(self._record.sha, 3, self.key(event.watch, "done"), self.key(event.watch, "seq"),
+                             self.key(event.watch, "events"), event.event_id, json.dumps(event.to_json()), self._kept)
+            try:
+                return [int(x) for x in pipe.execute()]
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._r.script_load(_RECORD)  # a restarted Redis forgot it; EVALSHA of a done event is a no-op
+        return []
 
     def latest(self, name: str, count: int) -> list[Recorded]:
         """The newest events, newest first."""
@@ -242,9 +251,14 @@ class WatchMatcher:
         self.events = events
         self.base_url = base_url
         self._version = -1
+        self._checked = 0.0
         self._compiled: dict[str, CompiledWatch] = {}
 
-    def refresh_watches(self) -> None:
+    def refresh_watches(self, max_age_s: float = 1.0) -> None:
+        """Reload the watches if they changed; asks Redis at most once per ``max_age_s``."""
+        if time.monotonic() - self._checked < max_age_s:
+            return
+        self._checked = time.monotonic()
         version = self.store.version()
         if version != self._version:
             watches = self.store.all()
@@ -257,13 +271,12 @@ class WatchMatcher:
         self.refresh_watches()
         if not docs:
             return []
-        outlet_holders = self.novelty.outlet_holders(docs)
-        claim_holders = self.novelty.claim_holders(docs)
+        outlet_holders, claim_holders = self.novelty.holders(docs)
         if not self._compiled:
             return []
         candidates = self.index.candidates(docs)
         now = time.time()
-        recorded: list[Recorded] = []
+        events: list[WatchEvent] = []
         for doc in docs:
             names = candidates.get(doc["story_id"], set())
             if not names:
@@ -271,14 +284,11 @@ class WatchMatcher:
             story = Story.of(doc)
             for name in sorted(names):
                 cw = self._compiled.get(name)
-                if cw is None:
-                    continue
-                for event in events_for(cw, story, outlet_holders[doc["story_id"]], claim_holders, self.base_url,
-                                        now, (seen_at or {}).get(doc["story_id"])):
-                    seq = self.events.record(event)
-                    if seq:
-                        recorded.append(Recorded(event, seq, ""))
-        return recorded
+                if cw is not None:
+                    events += events_for(cw, story, outlet_holders[doc["story_id"]], claim_holders, self.base_url,
+                                         now, (seen_at or {}).get(doc["story_id"]))
+        seqs = self.events.record_many(events)
+        return [Recorded(e, seq, "") for e, seq in zip(events, seqs, strict=True) if seq]
 
 
 # --- webhooks ----------------------------------------------------------------------------------------

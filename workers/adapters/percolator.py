@@ -40,28 +40,77 @@ def es_query(watch: Watch) -> dict[str, Any]:
 
 
 class EmbeddedWatchIndex:
-    """Every watch tested against every document in process (documents are prepared once each)."""
+    """The watches in process, behind an inverted index of what each one needs.
+
+    Every watch has a gate: one thing a document must contain for it to match (a word of its query,
+    its entity, speaker, outlet or language). A document is tested only against the watches whose gate
+    it passes, so the cost follows the document's words, not the number of watches.
+    """
 
     backend = "embedded"
 
     def __init__(self) -> None:
-        self._watches: list[CompiledWatch] = []
+        self._gated: dict[tuple[str, str], list[CompiledWatch]] = {}
+        self._always: list[CompiledWatch] = []
 
     def sync(self, watches: Sequence[Watch]) -> None:
-        self._watches = [CompiledWatch.of(w) for w in watches]
+        self._gated, self._always = {}, []
+        for w in watches:
+            cw = CompiledWatch.of(w)
+            gate = _gate(cw)
+            if gate is None:
+                self._always.append(cw)
+            else:
+                self._gated.setdefault(gate, []).append(cw)
 
     def candidates(self, docs: Sequence[Mapping[str, Any]]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for doc in docs:
             story = Story.of(doc)
             names = out.setdefault(doc["story_id"], set())
-            for cw in self._watches:
+            for cw in self._candidates(story):
                 hit = story_reasons(cw, story) is not None if cw.watch.kind == "stories" else bool(
                     matching_claims(cw, story)
                 )
                 if hit:
                     names.add(cw.watch.name)
         return out
+
+    def _candidates(self, story: Story) -> list[CompiledWatch]:
+        found = list(self._always)
+        for key in _keys(story):
+            found.extend(self._gated.get(key, ()))
+        return found
+
+
+def _gate(cw: CompiledWatch) -> tuple[str, str] | None:
+    """The one key a document must have for this watch to match, or None (it must always be tested)."""
+    q = cw.watch.query
+    if cw.watch.kind == "claims":
+        if q.get("speaker"):
+            return ("claim-speaker", str(q["speaker"]).casefold())
+        return ("claim-word", max((w for t in cw.text.positive for w in t), key=len)) if cw.text.positive else None
+    if cw.text.positive:
+        return ("word", max((w for t in cw.text.positive for w in t), key=len))  # the longest: likely the rarest
+    for key in ("entity", "speaker", "outlet", "language"):
+        if q.get(key):
+            return (key, str(q[key]).casefold())
+    return None
+
+
+def _keys(story: Story) -> set[tuple[str, str]]:
+    doc = story.doc
+    keys = {("word", w) for w in story.words.vocabulary}
+    keys |= {("entity", e) for e in story.entities}
+    keys |= {("speaker", s) for s in story.speakers}
+    keys.add(("outlet", str(doc.get("outlet", "")).casefold()))
+    keys.add(("language", str(doc.get("language", "")).casefold()))
+    for claim, words in zip(doc.get("claims") or [], story.claim_words, strict=True):
+        keys.add(("claim-speaker", str(claim.get("speaker", "")).casefold()))
+        if claim.get("speaker_id"):
+            keys.add(("claim-speaker", str(claim["speaker_id"]).casefold()))
+        keys |= {("claim-word", w) for w in words.vocabulary}
+    return keys
 
 
 class ElasticsearchWatchIndex:
