@@ -180,7 +180,8 @@ def openapi() -> dict[str, Any]:
         "info": {
             "title": "wirewatch",
             "version": "1",
-            "description": "Read-only search over the stories, entities and claims wirewatch indexed.",
+            "description": "Read-only search over the stories, entities and claims wirewatch indexed; "
+            "watches push new matches (Atom, server-sent events, webhooks).",
         },
         "paths": {
             "/api/search": {
@@ -235,6 +236,66 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/watches": {
+                "get": {
+                    "summary": "Saved searches (watches); POST one with a bearer token when write mode is on",
+                    "operationId": "listWatches",
+                    "responses": {"200": {"description": "Watches, secrets masked",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+                },
+                "post": {
+                    "summary": "Create a watch (only with WIREWATCH_API_WRITE=on and Authorization: Bearer)",
+                    "operationId": "createWatch",
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["name"], "properties": {
+                            "name": {"type": "string", "pattern": f"^{WATCH_NAME}$"},
+                            "kind": {"type": "string", "enum": ["stories", "claims"]},
+                            "query": {"type": "object"},
+                            "webhook_url": {"type": "string"},
+                            "secret": {"type": "string", "minLength": 16}}}}}},
+                    "responses": {"201": {"description": "Created"}, "400": error,
+                                  "401": {"description": "No or wrong bearer token"},
+                                  "405": {"description": "Write mode is off"},
+                                  "409": {"description": "A watch of that name exists"}},
+                },
+            },
+            "/api/watches/{name}": {
+                "get": {
+                    "summary": "One watch and its recent events",
+                    "operationId": "getWatch",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The watch",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  "404": {"description": "No such watch"}},
+                },
+                "delete": {
+                    "summary": "Remove a watch (write mode and bearer token)",
+                    "operationId": "deleteWatch",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Removed"}, "401": {"description": "No or wrong token"},
+                                  "404": {"description": "No such watch"}, "405": {"description": "Write mode is off"}},
+                },
+            },
+            "/api/watches/{name}/events": {
+                "get": {
+                    "summary": "Server-sent events: each new match of the watch (resumes after Last-Event-ID)",
+                    "operationId": "watchEvents",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "An event stream",
+                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+                },
+            },
+            "/watch/{name}.atom": {
+                "get": {
+                    "summary": "The watch's events as an Atom feed",
+                    "operationId": "watchFeed",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Atom 1.0",
+                                          "content": {"application/atom+xml": {"schema": {"type": "string"}}}}},
+                },
+            },
             "/api/health": {
                 "get": {
                     "summary": "Liveness and document count",
@@ -246,6 +307,7 @@ def openapi() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
                 "Source": source,
@@ -501,6 +563,8 @@ def make_server(api: Api, host: str, port: int) -> ThreadingHTTPServer:
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
+            if self.command == "HEAD":
+                return
             deadline = time.monotonic() + SSE_MAX_S  # the browser reconnects, with Last-Event-ID
             try:
                 self.wfile.write(b"retry: 2000\n: following " + name.encode() + b"\n\n")

@@ -495,6 +495,24 @@ def hand_to_watches(story_ids: list[str]) -> None:
 on_written(hand_to_watches)
 
 
+def _written_document(story_id: str) -> dict[str, Any] | None:
+    """The document as the bulk writer wrote it, rebuilt from the stage results still in Redis.
+
+    Not read back from the index: a search there sees a write only after the next refresh, and the
+    matcher runs right after the write. The index is the fallback when the stage results expired.
+    """
+    rt = current()
+    try:
+        return story_document(
+            CleanStory.from_json(rt.stages.load("clean", story_id)),
+            DedupeResult.from_json(rt.stages.load("dedupe", story_id)),
+            Extraction.from_json(rt.stages.load("extract", story_id)),
+            indexed_at=utc_now(),
+        )
+    except PermanentError:
+        return rt.index.get(story_id)
+
+
 def _first_seen(story_ids: list[str]) -> dict[str, float]:
     """When each story's feed entry was first seen (the start of seen -> alert)."""
     ledger = current().ledger
@@ -511,7 +529,7 @@ def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
     """Match newly written stories against every watch; record each event once; start webhook deliveries."""
     rt = current()
     try:
-        docs = [doc for sid in story_ids if (doc := rt.index.get(sid)) is not None]
+        docs = [doc for sid in story_ids if (doc := _written_document(sid)) is not None]
         recorded = rt.watch_matcher.match(docs, _first_seen([d["story_id"] for d in docs]))
         for name in sorted({r.event.watch for r in recorded}):
             _schedule_webhook(name)
