@@ -532,7 +532,9 @@ def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
         docs = [doc for sid in story_ids if (doc := _written_document(sid)) is not None]
         recorded = rt.watch_matcher.match(docs, _first_seen([d["story_id"] for d in docs]))
         for name in sorted({r.event.watch for r in recorded}):
-            _schedule_webhook(name)
+            watch = rt.watch_matcher.watch(name)
+            if watch is not None and watch.webhook_url:
+                _schedule_webhook(name)
     except (TransientError, redis.ConnectionError, redis.TimeoutError) as exc:
         if self.request.retries < rt.settings.task_max_retries:
             raise self.retry(exc=exc, countdown=backoff_s(self.request.retries),

@@ -266,6 +266,11 @@ class WatchMatcher:
             self._compiled = {w.name: CompiledWatch.of(w) for w in watches}
             self._version = version
 
+    def watch(self, name: str) -> Watch | None:
+        """A watch as this matcher last loaded it (no Redis round trip)."""
+        cw = self._compiled.get(name)
+        return cw.watch if cw is not None else None
+
     def match(self, docs: Sequence[Mapping[str, Any]], seen_at: Mapping[str, float] | None = None) -> list[Recorded]:
         """Record the events these documents raise (each at most once per watch); the new ones."""
         self.refresh_watches()

@@ -1,6 +1,7 @@
 """A watch followed from `wirewatch watch add` through a live ingest to every channel.
 
-Real worker and beat processes ingest the demo feeds on the embedded default (embedded Redis + SQLite).
+Real worker and beat processes ingest the demo feeds, on the embedded default (embedded Redis + SQLite)
+and on real Redis + Elasticsearch.
 Before they start, a stories watch (with a signed webhook to a local server) and a claims watch are
 added with the CLI, the API server runs, and headless Chromium opens the search page following the
 watch. The test then sees the same story arrive as an SSE card marked new, an Atom entry and a signed
@@ -9,6 +10,7 @@ webhook POST.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import pytest
 
 from pipeline.watch import ATOM
 from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, _unavailable
-from tests.harness import free_port
+from tests.harness import free_port, temporary_prefix
 from workers.api import Api, make_server
 from workers.cli import _watch_api
 from workers.demo import DemoServer
@@ -80,7 +82,10 @@ def cli(settings: Settings, *args: str) -> str:
     return out.stdout
 
 
-def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(tmp_path: Path, hooks: Hooks) -> None:
+@pytest.mark.parametrize("backend", ["embedded", "services"])
+def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, hooks: Hooks
+) -> None:
     if not CHROMIUM.exists():
         _unavailable(f"Chromium at {CHROMIUM}")
     try:
@@ -92,13 +97,23 @@ def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(tmp_path: Pa
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(json.dumps({"feeds": [{"name": n, "url": u, "interval_s": 1} for n, u in demo.feed_urls()]}))
     port = free_port()
+    stack = contextlib.ExitStack()
+    services: dict[str, Any] = {}
+    if backend == "services":  # real Redis and Elasticsearch (no percolator on 8.19.3: in-process matching)
+        import redis
+
+        services["redis_url"] = request.getfixturevalue("redis_url")
+        services["elasticsearch_url"] = es_url = request.getfixturevalue("es_url")
+        services["index_prefix"] = stack.enter_context(temporary_prefix(es_url))
+        redis.Redis.from_url(services["redis_url"]).flushdb()
     settings = Settings(
         data_dir=tmp_path / "data", feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING",
         poll_min_interval_s=1.0, dispatch_every_s=0.5, host_min_gap_s=0.0, host_max_concurrency=16,
-        api_port=port, public_url=f"http://127.0.0.1:{port}",
+        api_port=port, public_url=f"http://127.0.0.1:{port}", **services,
     )
     redis_server = EmbeddedRedis(settings.data_dir / "redis")
-    redis_server.start()
+    if backend == "embedded":
+        redis_server.start()
     workers = WorkerSet(settings, log_dir=tmp_path / "logs")
     api_server = None
     try:
@@ -148,6 +163,7 @@ def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(tmp_path: Pa
         ids = [e.findtext("a:id", namespaces=ns) for e in feed.findall("a:entry", ns)]
         assert f"urn:wirewatch:kal:story:{sse_story}" in ids
         titles = [e.findtext("a:title", namespaces=ns) or "" for e in feed.findall("a:entry", ns)]
+        runtime.index.refresh()
         doc = runtime.index.get(str(sse_story))
         assert doc is not None and doc["title"] in titles and "kaliningrad" in (doc["title"] + doc["text"]).lower()
 
@@ -166,3 +182,4 @@ def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(tmp_path: Pa
             api_server.shutdown()
             api_server.server_close()
         redis_server.stop()
+        stack.close()
