@@ -597,10 +597,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if args.action == "add":
             if not args.name:
                 raise SystemExit("wirewatch watch add: give the watch a name")
+            from pipeline.errors import BlockedAddress
+
             try:
                 watch = _watch_from_args(args)
+                if watch.webhook_url:
+                    runtime.webhook_client.check_url(watch.webhook_url)
             except WatchError as exc:
                 raise SystemExit(f"wirewatch watch add: {exc}") from exc
+            except BlockedAddress as exc:
+                raise SystemExit(f"wirewatch watch add: webhook {exc}; a private or local target needs "
+                                 "WIREWATCH_ALLOW_HOSTS") from exc
             if not store.add(watch, replace=args.replace):
                 raise SystemExit(f"wirewatch watch add: a watch named {watch.name} exists (use --replace)")
             out = watch.public()
