@@ -531,10 +531,9 @@ def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
     try:
         docs = [doc for sid in story_ids if (doc := _written_document(sid)) is not None]
         recorded = rt.watch_matcher.match(docs, _first_seen([d["story_id"] for d in docs]))
-        for name in sorted({r.event.watch for r in recorded}):
-            watch = rt.watch_matcher.watch(name)
-            if watch is not None and watch.webhook_url:
-                _schedule_webhook(name)
+        hooked = [n for n in sorted({r.event.watch for r in recorded})
+                  if (w := rt.watch_matcher.watch(n)) is not None and w.webhook_url]
+        _schedule_webhooks(hooked)
     except (TransientError, redis.ConnectionError, redis.TimeoutError) as exc:
         if self.request.retries < rt.settings.task_max_retries:
             raise self.retry(exc=exc, countdown=backoff_s(self.request.retries),
@@ -545,46 +544,65 @@ def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
     return {"stories": len(docs), "events": len(recorded)}
 
 
-def _schedule_webhook(name: str) -> None:
+WEBHOOK_BUDGET_S = 2.0  # one delivery task keeps sending what arrives for this long, then hands over
+
+
+def _schedule_webhooks(names: list[str]) -> None:
+    """One delivery task for the watches that have none queued (a flag per watch: no pile of tasks)."""
+    log_ = current().watch_log
+    due = [n for n in names if log_.schedule(n, current().settings.watch_webhook_backoff_max_s)]
+    if due:
+        deliver_webhooks.apply_async(args=[due])
+
+
+@app.task(name="wirewatch.deliver_webhooks", bind=True, acks_late=True)
+def deliver_webhooks(self: Task, names: list[str]) -> dict[str, Any]:
+    """Post the watches' undelivered events to their webhooks, in order; a failing one backs off alone."""
+    from workers.watches import deliver_webhook
+
     rt = current()
-    watch = rt.watch_store.get(name)
-    if watch is not None and watch.webhook_url and rt.watch_log.schedule(name, rt.settings.watch_webhook_backoff_max_s):
-        deliver_webhook.apply_async(args=[name])
-
-
-@app.task(name="wirewatch.deliver_webhook", bind=True, acks_late=True)
-def deliver_webhook(self: Task, name: str) -> dict[str, Any]:
-    """Post a watch's undelivered events to its webhook, in order; on failure, back off and try again."""
-    from workers.watches import deliver_webhook as deliver
-
-    rt = current()
-    watch = rt.watch_store.get(name)
-    if watch is None or not watch.webhook_url:
-        rt.watch_log.unschedule(name)
-        return {"watch": name, "sent": 0}
-    out = deliver(watch, rt.watch_log, rt.webhook_client, rt.settings.watch_backlog_max, uuid.uuid4().hex)
-    if out.busy:
-        return {"watch": name, "busy": True}
-    if out.pending:
-        delay = min(rt.settings.watch_webhook_backoff_max_s, max(backoff_s(self.request.retries), out.retry_after or 0))
-        rt.watch_log.reschedule(name, delay + 120)  # the reconciler takes over if this retry is lost
-        log.warning("webhook of watch %s failed, next try in %.1fs: %s", name, delay, out.error)
-        # No limit (Celery reads max_retries=None as its default of 3): the backlog waits, bounded.
-        raise self.retry(countdown=delay, max_retries=self.request.retries + 1)
-    rt.watch_log.unschedule(name)
-    # An event recorded while we were posting found the flag set and queued nothing: look once more.
-    if rt.watch_log.pending(name, 1)[1]:
-        _schedule_webhook(name)
-    return {"watch": name, "sent": out.sent, "summarised": out.summarised}
+    deadline = time.monotonic() + WEBHOOK_BUDGET_S
+    sent = summarised = 0
+    todo = list(names)
+    while todo:
+        again = []
+        for name in todo:
+            watch = rt.watch_store.get(name)
+            if watch is None or not watch.webhook_url:
+                rt.watch_log.unschedule(name)
+                continue
+            out = deliver_webhook(watch, rt.watch_log, rt.webhook_client, rt.settings.watch_backlog_max,
+                                  uuid.uuid4().hex)
+            sent, summarised = sent + out.sent, summarised + out.summarised
+            if out.busy:
+                continue  # the worker holding it delivers, and clears the flag
+            if out.pending:
+                failures = int(rt.watch_log.hook_state(name).get("consecutive_failures", "1"))
+                delay = min(rt.settings.watch_webhook_backoff_max_s,
+                            max(backoff_s(failures - 1), out.retry_after or 0.0))
+                rt.watch_log.reschedule(name, delay + 120)  # the reconciler takes over if this message is lost
+                log.warning("webhook of watch %s failed (%d in a row), next try in %.1fs: %s", name, failures,
+                            delay, out.error)
+                deliver_webhooks.apply_async(args=[[name]], countdown=delay)
+                continue
+            if rt.watch_log.pending(name, 1)[1]:
+                again.append(name)  # more arrived while posting
+            else:
+                rt.watch_log.unschedule(name)
+                # An event recorded between the check and the unschedule found the flag set: look once more.
+                if rt.watch_log.pending(name, 1)[1] and rt.watch_log.schedule(name, 60):
+                    again.append(name)
+        todo = again
+        if todo and time.monotonic() > deadline:
+            deliver_webhooks.apply_async(args=[todo])  # the flags stay set: this message carries them
+            break
+    return {"watches": len(names), "sent": sent, "summarised": summarised}
 
 
 def reconcile_webhooks() -> int:
     """Restart deliveries whose task was lost (a worker restart): any watch with undelivered events."""
     rt = current()
-    started = 0
-    for watch in rt.watch_store.all():
-        if watch.webhook_url and rt.watch_log.last_seq(watch.name) > rt.watch_log.delivered_through(watch.name):
-            if rt.watch_log.schedule(watch.name, rt.settings.watch_webhook_backoff_max_s):
-                deliver_webhook.apply_async(args=[watch.name])
-                started += 1
-    return started
+    lost = [w.name for w in rt.watch_store.all()
+            if w.webhook_url and rt.watch_log.last_seq(w.name) > rt.watch_log.delivered_through(w.name)]
+    _schedule_webhooks(lost)
+    return len(lost)

@@ -218,9 +218,16 @@ class WatchLog:
 
     def pending(self, name: str, bound: int) -> tuple[int, list[Recorded]]:
         """What the webhook has not had: (delivered through, the newest ``bound`` undelivered events oldest first)."""
-        through = self.delivered_through(name)
-        newest = self.latest(name, bound)
-        return through, [r for r in reversed(newest) if r.seq > through]
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hget(self.key(name, "hook"), "delivered_through")
+        pipe.get(self.key(name, "seq"))
+        through_raw, last_raw = pipe.execute()
+        through, last = int(through_raw or 0), int(last_raw or 0)
+        count = min(last - through, bound)
+        if count <= 0:
+            return through, []
+        # The newest `count` entries are exactly the undelivered ones (or the newest `bound` of them).
+        return through, [r for r in reversed(self.latest(name, count)) if r.seq > through]
 
     def lock(self, name: str, token: str, ttl_s: float) -> bool:
         return bool(self._r.set(self.key(name, "hook:lock"), token, nx=True, px=int(ttl_s * 1000)))
