@@ -145,9 +145,10 @@ class WorkerSet:
                     f"wirewatch-{os.getpid()}@%h",
                     "--without-mingle",
                     "--without-gossip",
-                    # The watch matcher is sent to the "index" queue (issue 14 brings queues by kind).
+                    # Watches: the matcher goes to the "index" queue, webhooks to "webhooks" (issue 14
+                    # brings queues by kind and decides which pool consumes them).
                     "--queues",
-                    "wirewatch,index",
+                    "wirewatch,index,webhooks",
                 ]
             )
         )

@@ -482,9 +482,11 @@ def reprocess(self: Task, job_id: str) -> dict[str, Any]:
 
 # --- watches ---------------------------------------------------------------------------------
 
-# The matcher runs beside the bulk writer (issue 14 gives each kind of work its queue); webhooks wait
-# on other people's servers, so they go to the default queue and never hold up indexing.
+# The matcher runs beside the bulk writer (issue 14 gives each kind of work its queue). Webhooks wait on
+# other people's servers: a queue of their own, so they never hold up indexing and never wait behind
+# the stories' backlog (it belongs with the network-bound pool when queues by kind land).
 MATCH_QUEUE = "index"
+WEBHOOK_QUEUE = "webhooks"
 
 
 def hand_to_watches(story_ids: list[str]) -> None:
@@ -552,7 +554,7 @@ def _schedule_webhooks(names: list[str]) -> None:
     log_ = current().watch_log
     due = [n for n in names if log_.schedule(n, current().settings.watch_webhook_backoff_max_s)]
     if due:
-        deliver_webhooks.apply_async(args=[due])
+        deliver_webhooks.apply_async(args=[due], queue=WEBHOOK_QUEUE)
 
 
 @app.task(name="wirewatch.deliver_webhooks", bind=True, acks_late=True)
@@ -583,7 +585,7 @@ def deliver_webhooks(self: Task, names: list[str]) -> dict[str, Any]:
                 rt.watch_log.reschedule(name, delay + 120)  # the reconciler takes over if this message is lost
                 log.warning("webhook of watch %s failed (%d in a row), next try in %.1fs: %s", name, failures,
                             delay, out.error)
-                deliver_webhooks.apply_async(args=[[name]], countdown=delay)
+                deliver_webhooks.apply_async(args=[[name]], countdown=delay, queue=WEBHOOK_QUEUE)
                 continue
             if rt.watch_log.pending(name, 1)[1]:
                 again.append(name)  # more arrived while posting
@@ -594,7 +596,7 @@ def deliver_webhooks(self: Task, names: list[str]) -> dict[str, Any]:
                     again.append(name)
         todo = again
         if todo and time.monotonic() > deadline:
-            deliver_webhooks.apply_async(args=[todo])  # the flags stay set: this message carries them
+            deliver_webhooks.apply_async(args=[todo], queue=WEBHOOK_QUEUE)  # the flags stay set: it carries them
             break
     return {"watches": len(names), "sent": sent, "summarised": summarised}
 
