@@ -38,12 +38,24 @@ from workers.adapters.redis_state import KEY
 
 log = logging.getLogger(__name__)
 
+# Events of a batch, each recorded unless its watch already has it: KEYS are (done, seq, events) per event,
+# ARGV the events kept per watch, then (event id, event JSON) per event. Returns each event's number, 0 if
+# it was there already.
 _RECORD = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'event', ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[1], seq)
-return seq
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local done, counter, stream = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+  local id, event = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  if redis.call('HEXISTS', done, id) == 1 then
+    out[i + 1] = 0
+  else
+    local seq = redis.call('INCR', counter)
+    redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'event', event)
+    redis.call('HSET', done, id, seq)
+    out[i + 1] = seq
+  end
+end
+return out
 """
 # Advance a channel's cursor only forwards: a slow, stale deliverer must not move it back.
 _ADVANCE = """
@@ -159,22 +171,15 @@ class WatchLog:
         return self.record_many([event])[0]
 
     def record_many(self, events: Sequence[WatchEvent]) -> list[int]:
-        """``record`` for many events in one round trip (each one atomic on its own)."""
+        """``record`` for many events: one script call, one round trip."""
         if not events:
             return []
-        for attempt in (1, 2):
-            pipe = self._r.pipeline(transaction=False)
-            for event in events:
-                # EVALSHA of the script loaded once: a pipelined Script object would ask SCRIPT EXISTS first.
-                pipe.evalsha(self._record.sha, 3, self.key(event.watch, "done"), self.key(event.watch, "seq"),
-                             self.key(event.watch, "events"), event.event_id, json.dumps(event.to_json()), self._kept)
-            try:
-                return [int(x) for x in pipe.execute()]
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self._r.script_load(_RECORD)  # a restarted Redis forgot it; EVALSHA of a done event is a no-op
-        return []
+        keys: list[str] = []
+        args: list[Any] = [self._kept]
+        for event in events:
+            keys += [self.key(event.watch, "done"), self.key(event.watch, "seq"), self.key(event.watch, "events")]
+            args += [event.event_id, json.dumps(event.to_json())]
+        return [int(x) for x in self._record(keys=keys, args=args)]
 
     def latest(self, name: str, count: int) -> list[Recorded]:
         """The newest events, newest first."""
