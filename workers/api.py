@@ -6,9 +6,11 @@ requests and the OpenAPI description, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,10 @@ from pipeline.ports import StoryIndex
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent / "web"
 MAX_SIZE = 100
+MAX_BODY = 64 * 1024
+WATCH_NAME = r"[a-z0-9][a-z0-9_-]{0,63}"
+SSE_BLOCK_MS = 15_000
+SSE_MAX_S = 600.0
 
 
 def valid_time(raw: str) -> bool:
@@ -187,7 +193,8 @@ def openapi() -> dict[str, Any]:
         "info": {
             "title": "wirewatch",
             "version": "1",
-            "description": "Read-only search over the stories, entities and claims wirewatch indexed.",
+            "description": "Read-only search over the stories, entities and claims wirewatch indexed; "
+            "watches push new matches (Atom, server-sent events, webhooks).",
         },
         "paths": {
             "/api/search": {
@@ -242,6 +249,66 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/watches": {
+                "get": {
+                    "summary": "Saved searches (watches); POST one with a bearer token when write mode is on",
+                    "operationId": "listWatches",
+                    "responses": {"200": {"description": "Watches, secrets masked",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
+                },
+                "post": {
+                    "summary": "Create a watch (only with WIREWATCH_API_WRITE=on and Authorization: Bearer)",
+                    "operationId": "createWatch",
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["name"], "properties": {
+                            "name": {"type": "string", "pattern": f"^{WATCH_NAME}$"},
+                            "kind": {"type": "string", "enum": ["stories", "claims"]},
+                            "query": {"type": "object"},
+                            "webhook_url": {"type": "string"},
+                            "secret": {"type": "string", "minLength": 16}}}}}},
+                    "responses": {"201": {"description": "Created"}, "400": error,
+                                  "401": {"description": "No or wrong bearer token"},
+                                  "405": {"description": "Write mode is off"},
+                                  "409": {"description": "A watch of that name exists"}},
+                },
+            },
+            "/api/watches/{name}": {
+                "get": {
+                    "summary": "One watch and its recent events",
+                    "operationId": "getWatch",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The watch",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  "404": {"description": "No such watch"}},
+                },
+                "delete": {
+                    "summary": "Remove a watch (write mode and bearer token)",
+                    "operationId": "deleteWatch",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Removed"}, "401": {"description": "No or wrong token"},
+                                  "404": {"description": "No such watch"}, "405": {"description": "Write mode is off"}},
+                },
+            },
+            "/api/watches/{name}/events": {
+                "get": {
+                    "summary": "Server-sent events: each new match of the watch (resumes after Last-Event-ID)",
+                    "operationId": "watchEvents",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "An event stream",
+                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+                },
+            },
+            "/watch/{name}.atom": {
+                "get": {
+                    "summary": "The watch's events as an Atom feed",
+                    "operationId": "watchFeed",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Atom 1.0",
+                                          "content": {"application/atom+xml": {"schema": {"type": "string"}}}}},
+                },
+            },
             "/api/health": {
                 "get": {
                     "summary": "Liveness and document count",
@@ -253,6 +320,7 @@ def openapi() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
                 "Source": source,
@@ -309,11 +377,80 @@ def openapi() -> dict[str, Any]:
     }
 
 
+class WatchApi:
+    """The watches side of the API: read them, their Atom feeds and live events; write only if enabled."""
+
+    def __init__(self, store: Any, events: Any, public_url: str, write_token: str = "") -> None:
+        self.store = store
+        self.events = events
+        self.public_url = public_url.rstrip("/")
+        self.write_token = write_token  # empty: the API stays read-only
+
+    def list(self, _query: Mapping[str, list[str]]) -> dict[str, Any]:
+        return {"watches": [self._public(w) for w in self.store.all()]}
+
+    def show(self, _query: Mapping[str, list[str]], name: str) -> tuple[int, dict[str, Any]]:
+        watch = self.store.get(name)
+        if watch is None:
+            return 404, {"error": f"no watch {name}"}
+        recent = self.events.latest(name, 20)
+        return 200, {**self._public(watch), "recent": [{**r.event.to_json(), "seq": r.seq} for r in recent]}
+
+    def _public(self, watch: Any) -> dict[str, Any]:
+        return {**watch.public(), "feed": f"{self.public_url}/watch/{watch.name}.atom",
+                "events": self.events.last_seq(watch.name)}
+
+    def atom(self, name: str) -> bytes | None:
+        from pipeline.watch import atom_feed
+
+        watch = self.store.get(name)
+        if watch is None:
+            return None
+        return atom_feed(watch, [r.event for r in self.events.latest(name, 50)], self.public_url, time.time())
+
+    def authorised(self, header: str) -> bool:
+        scheme, _, token = header.partition(" ")
+        return bool(self.write_token) and scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self.write_token.encode()
+        )
+
+    def create(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        import secrets
+        from datetime import UTC, datetime
+
+        from pipeline.watch import WatchError, make_watch
+
+        unknown = sorted(set(body) - {"name", "kind", "query", "webhook_url", "secret"})
+        if unknown:
+            return 400, {"error": f"unknown field(s): {', '.join(unknown)}"}
+        if not isinstance(body.get("query", {}), dict):
+            return 400, {"error": "query must be an object"}
+        webhook = str(body.get("webhook_url") or "")
+        secret = str(body.get("secret") or (secrets.token_urlsafe(24) if webhook else ""))
+        try:
+            watch = make_watch(str(body.get("name", "")), str(body.get("kind", "stories")), body.get("query") or {},
+                               webhook, secret, datetime.now(UTC).isoformat(timespec="seconds"))
+        except WatchError as exc:
+            return 400, {"error": str(exc)}
+        if not self.store.add(watch):
+            return 409, {"error": f"a watch named {watch.name} exists"}
+        out = self._public(watch)
+        if webhook and not body.get("secret"):
+            out["secret"] = secret  # generated: shown once
+        return 201, out
+
+    def delete(self, name: str) -> tuple[int, dict[str, Any]]:
+        if not self.store.remove(name):
+            return 404, {"error": f"no watch {name}"}
+        return 200, {"removed": name}
+
+
 class Api:
     """Routes to JSON answers; no state of its own beyond the index it reads."""
 
-    def __init__(self, index: StoryIndex) -> None:
+    def __init__(self, index: StoryIndex, watches: WatchApi | None = None) -> None:
         self.index = index
+        self.watches = watches
         self.routes: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
             (re.compile(r"/api/search"), self.search),
             (re.compile(r"/api/claims"), self.claims),
@@ -322,6 +459,11 @@ class Api:
             (re.compile(r"/api/openapi\.json"), lambda _q: openapi()),
             (re.compile(r"/api/health"), lambda _q: {"status": "ok", "stories": self.index.count()}),
         ]
+        if watches is not None:
+            self.routes += [
+                (re.compile(r"/api/watches"), watches.list),
+                (re.compile(rf"/api/watches/(?P<name>{WATCH_NAME})"), watches.show),
+            ]
 
     def search(self, query: Mapping[str, list[str]]) -> dict[str, Any]:
         return self.index.search(SearchQuery(**parse(SEARCH_PARAMS, query))).to_json()
@@ -371,7 +513,8 @@ class Api:
 
 
 def make_server(api: Api, host: str, port: int, metrics: Callable[[], bytes] | None = None) -> ThreadingHTTPServer:
-    """A threaded HTTP server answering GET and HEAD only: the API is read-only. ``metrics``: /metrics."""
+    """A threaded HTTP server answering GET and HEAD; POST/DELETE of watches only in write mode, with the
+    token. ``metrics``: what /metrics answers."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "wirewatch"
@@ -395,6 +538,8 @@ def make_server(api: Api, host: str, port: int, metrics: Callable[[], bytes] | N
                     log.exception("error collecting metrics")
                     self._send(500, b"error collecting metrics\n", "text/plain; charset=utf-8")
                 return
+            if api.watches is not None and self._watch_get(api.watches, parts.path, parts.query):
+                return
             if parts.path in ("/", "/index.html"):
                 page = WEB / "index.html"
                 if page.exists():
@@ -412,7 +557,114 @@ def make_server(api: Api, host: str, port: int, metrics: Callable[[], bytes] | N
         def _refuse(self) -> None:
             self._send(405, b'{"error": "the API is read-only"}', "application/json")
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+        do_PUT = do_PATCH = _refuse  # noqa: N815
+
+        def _json(self, status: int, body: Mapping[str, Any]) -> None:
+            self._send(status, json.dumps(body, ensure_ascii=False).encode(), "application/json; charset=utf-8")
+
+        def _watch_get(self, watches: WatchApi, path: str, query: str) -> bool:
+            """Atom feeds and live events; False for any other path."""
+            m = re.fullmatch(rf"/watch/(?P<name>{WATCH_NAME})\.atom", path)
+            if m:
+                feed = watches.atom(m["name"])
+                if feed is None:
+                    self._json(404, {"error": f"no watch {m['name']}"})
+                else:
+                    self._send(200, feed, "application/atom+xml; charset=utf-8")
+                return True
+            m = re.fullmatch(rf"/api/watches/(?P<name>{WATCH_NAME})/events", path)
+            if m:
+                self._stream(watches, m["name"], parse_qs(query))
+                return True
+            return False
+
+        def _stream(self, watches: WatchApi, name: str, query: Mapping[str, list[str]]) -> None:
+            """Server-sent events: each new event of a watch, resuming after Last-Event-ID."""
+            if watches.store.get(name) is None:
+                self._json(404, {"error": f"no watch {name}"})
+                return
+            last = self.headers.get("Last-Event-ID") or (query.get("since") or ["$"])[-1]
+            if not re.fullmatch(r"\$|0|\d+-\d+", last):
+                self._json(400, {"error": "Last-Event-ID must be a stream id"})
+                return
+            if last == "$":  # "from now": pin the current end, so nothing recorded meanwhile is missed
+                newest = watches.events.latest(name, 1)
+                last = newest[0].stream_id if newest else "0"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            deadline = time.monotonic() + SSE_MAX_S  # the browser reconnects, with Last-Event-ID
+            try:
+                self.wfile.write(b"retry: 2000\n: following " + name.encode() + b"\n\n")
+                self.wfile.flush()
+                while time.monotonic() < deadline:
+                    recs = watches.events.after(name, last, count=50, block_ms=SSE_BLOCK_MS)
+                    for rec in recs:
+                        data = json.dumps({**rec.event.to_json(), "seq": rec.seq}, ensure_ascii=False)
+                        self.wfile.write(f"id: {rec.stream_id}\nevent: match\ndata: {data}\n\n".encode())
+                        last = rec.stream_id
+                    if not recs:
+                        self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            except Exception:  # noqa: BLE001 - Redis gone: the client reconnects later
+                log.warning("event stream of watch %s ended", name, exc_info=True)
+            self.close_connection = True
+
+        def _authorised_write(self) -> WatchApi | None:
+            watches = api.watches
+            if watches is None or not watches.write_token:
+                self._refuse()
+                return None
+            if not watches.authorised(self.headers.get("Authorization", "")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Bearer realm="wirewatch"')
+                body = b'{"error": "a bearer token is required to change watches"}'
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return None
+            return watches
+
+        def do_POST(self) -> None:  # noqa: N802
+            watches = self._authorised_write()
+            if watches is None:
+                return
+            if urlsplit(self.path).path != "/api/watches":
+                self._json(404, {"error": "POST goes to /api/watches"})
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 < length <= MAX_BODY:
+                self._json(400, {"error": f"a JSON body of at most {MAX_BODY} bytes is required"})
+                return
+            try:
+                body = json.loads(self.rfile.read(length))
+            except ValueError as exc:
+                self._json(400, {"error": f"the body is not JSON: {exc}"})
+                return
+            if not isinstance(body, dict):
+                self._json(400, {"error": "the body must be a JSON object"})
+                return
+            self._json(*watches.create(body))
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            watches = self._authorised_write()
+            if watches is None:
+                return
+            m = re.fullmatch(rf"/api/watches/(?P<name>{WATCH_NAME})", urlsplit(self.path).path)
+            if m is None:
+                self._json(404, {"error": "DELETE /api/watches/NAME"})
+                return
+            self._json(*watches.delete(m["name"]))
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.info("%s %s", self.address_string(), format % args)

@@ -771,7 +771,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     registry = metrics.registry(runtime)
     try:
-        server = make_server(Api(index), host, port, metrics=lambda: metrics.exposition(registry))
+        server = make_server(Api(index, _watch_api(runtime)), host, port, metrics=lambda: metrics.exposition(registry))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise CommandError(
@@ -788,12 +788,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"(OpenAPI at /api/openapi.json, Prometheus metrics at /metrics)",
         file=sys.stderr,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    with _redis_up(settings):
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return 0
 
 
@@ -914,6 +915,147 @@ def cmd_index(args: argparse.Namespace) -> int:
             status["pending_bulk_writes"] = runtime.index_queue.pending()
     print(json.dumps(status, indent=2))
     return 0
+
+
+# --- watches -------------------------------------------------------------------------------
+
+
+def _watch_api(runtime: Runtime) -> Any:
+    """The watches side of ``serve``: read-only unless WIREWATCH_API_WRITE=on with a token."""
+    from workers.api import WatchApi
+
+    s = runtime.settings
+    if s.api_write not in ("on", "off"):
+        raise UsageError(f"WIREWATCH_API_WRITE must be on or off, not {s.api_write!r}")
+    if s.api_write == "on" and len(s.api_write_token) < 16:
+        raise UsageError("WIREWATCH_API_WRITE=on needs WIREWATCH_API_WRITE_TOKEN (16+ characters)")
+    token = s.api_write_token if s.api_write == "on" else ""
+    return WatchApi(runtime.watch_store, runtime.watch_log, runtime.public_url, token)
+
+
+def _watch_from_args(args: argparse.Namespace) -> Any:
+    import secrets
+    from datetime import UTC, datetime
+
+    from pipeline.watch import make_watch
+
+    if args.claims:
+        kind, query = "claims", {"speaker": args.speaker, "about": " ".join(args.words)}
+    else:
+        kind = "stories"
+        query = {
+            "text": " ".join(args.words), "entity": args.entity, "speaker": args.speaker, "outlet": args.source,
+            "language": args.language, "min_topic": args.min_topic, "date_from": args.date_from,
+            "date_to": args.date_to,
+        }
+    secret = args.secret or (secrets.token_urlsafe(24) if args.webhook else "")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    return make_watch(args.name, kind, query, args.webhook or "", secret, created)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pipeline.watch import WatchError, describe
+
+    settings = _settings()
+    runtime = Runtime(settings)
+    with _redis_up(settings):
+        store, events = runtime.watch_store, runtime.watch_log
+        if args.action == "add":
+            if not args.name:
+                raise SystemExit("wirewatch watch add: give the watch a name")
+            from pipeline.errors import BlockedAddress
+
+            try:
+                watch = _watch_from_args(args)
+                if watch.webhook_url:
+                    runtime.webhook_client.check_url(watch.webhook_url)
+            except WatchError as exc:
+                raise SystemExit(f"wirewatch watch add: {exc}") from exc
+            except BlockedAddress as exc:
+                raise SystemExit(f"wirewatch watch add: webhook {exc}; a private or local target needs "
+                                 "WIREWATCH_ALLOW_HOSTS") from exc
+            if not store.add(watch, replace=args.replace):
+                raise SystemExit(f"wirewatch watch add: a watch named {watch.name} exists (use --replace)")
+            out = watch.public()
+            out["feed"] = f"{runtime.public_url}/watch/{watch.name}.atom"
+            if watch.secret and not args.secret:
+                out["secret"] = watch.secret  # shown once, so the receiver can check signatures
+            if args.json:
+                print(json.dumps(out, indent=2))
+            else:
+                print(f"watching {describe(watch)}\n  feed: {out['feed']}")
+                if watch.webhook_url:
+                    print(f"  webhook: {watch.webhook_url}, signed (X-Wirewatch-Signature)")
+                    if not args.secret:
+                        print(f"  secret (shown once): {watch.secret}")
+            return 0
+        if args.action == "list":
+            watches = store.all()
+            if args.json:
+                print(json.dumps([w.public() for w in watches], indent=2))
+                return 0
+            for w in watches:
+                hook = f" -> {w.webhook_url}" if w.webhook_url else ""
+                print(f"{w.name:<24} {events.last_seq(w.name):>6} events  {describe(w)}{hook}")
+            if not watches:
+                print("no watches; add one with `wirewatch watch add NAME words --entity ...`")
+            return 0
+        if not args.name:
+            raise SystemExit(f"wirewatch watch {args.action}: give the watch's name")
+        if args.action == "remove":
+            if not store.remove(args.name):
+                raise SystemExit(f"wirewatch watch remove: no watch named {args.name}")
+            print(f"removed {args.name}")
+            return 0
+        watch = store.get(args.name)
+        if watch is None:
+            raise SystemExit(f"wirewatch watch show: no watch named {args.name}")
+        recent = events.latest(watch.name, args.size)
+        report = {
+            "watch": watch.public(),
+            "feed": f"{runtime.public_url}/watch/{watch.name}.atom",
+            "events": events.last_seq(watch.name),
+            "webhook": events.hook_state(watch.name) if watch.webhook_url else None,
+            "recent": [{**r.event.to_json(), "seq": r.seq} for r in recent],
+        }
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{watch.name}: {describe(watch)}\n  feed: {report['feed']}\n  {report['events']} events")
+    if report["webhook"] is not None:
+        hook = report["webhook"]
+        print(f"  webhook {watch.webhook_url}: delivered through #{hook.get('delivered_through', 0)}, "
+              f"{hook.get('failures', 0)} failures" + (f", last error: {hook['last_error']}" if hook.get("last_error")
+                                                       else ""))
+    for r in recent:
+        e = r.event
+        head = f"{e.claim['speaker']}: {e.claim['text']}" if e.claim else e.story.get("title", "")
+        print(f"\n#{r.seq} {head}\n  {e.story.get('outlet')} · {e.story.get('url')}\n  why: {'; '.join(e.why)}")
+        for rep in e.repeats:
+            print(f"  repeated: {rep['repeated_by']} repeated {rep['speaker']}: {rep['text'][:100]!r} "
+                  f"(first in {rep['first_outlet']})")
+    return 0
+
+
+def _add_watch_commands(sub: Any) -> None:
+    p = sub.add_parser("watch", help="saved searches that push new stories and claims: add, list, show, remove")
+    p.add_argument("action", choices=("add", "list", "show", "remove"))
+    p.add_argument("name", nargs="?", help="the watch's name (a-z, 0-9, - and _)")
+    p.add_argument("words", nargs="*", help="words that must all match (stories), or be in the claim (--claims)")
+    p.add_argument("--claims", action="store_true", help="watch what a speaker newly says, not stories")
+    p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
+    p.add_argument("--speaker", help="a speaker (name or Wikidata id)")
+    p.add_argument("--source", "--outlet", dest="source", help="outlet name")
+    p.add_argument("--language")
+    p.add_argument("--min-topic", type=float)
+    p.add_argument("--from", dest="date_from")
+    p.add_argument("--to", dest="date_to")
+    p.add_argument("--webhook", help="POST each event as signed JSON to this URL")
+    p.add_argument("--secret", help="the webhook signing secret (default: generated and shown once)")
+    p.add_argument("--replace", action="store_true", help="replace a watch of the same name")
+    p.add_argument("--size", type=int, default=10, help="recent events shown by `show`")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_watch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1052,6 +1194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate: a new version with the current mapping, documents copied, aliases swapped",
     )
     p.set_defaults(func=cmd_index)
+    _add_watch_commands(sub)
     return parser
 
 

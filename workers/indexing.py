@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,25 @@ class IndexQueue:
         return bool(self._drop(keys=[self._lock, self.name], args=[token, count, int(limits.lock_s * 1000)]))
 
 
+# Called with the ids of each batch written successfully (the watch matcher enqueues its task here).
+# A hook never fails indexing: the documents are written; matching is a follower, not a stage.
+_written_hooks: list[Callable[[list[str]], None]] = []
+
+
+def on_written(hook: Callable[[list[str]], None]) -> None:
+    """Register a function called with the story ids of every batch the bulk writer wrote."""
+    if hook not in _written_hooks:
+        _written_hooks.append(hook)
+
+
+def _notify_written(story_ids: list[str]) -> None:
+    for hook in _written_hooks if story_ids else ():
+        try:
+            hook(story_ids)
+        except Exception:  # noqa: BLE001 - see above: logged, and indexing goes on
+            log.warning("a hook on written stories failed", exc_info=True)
+
+
 def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits: BatchLimits) -> int:
     """Write pending documents if no other worker is; returns how many this call wrote."""
     written = 0
@@ -136,6 +155,7 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                     else:
                         ledger.record(sid, "index", "ok", f"indexed as {sid}")
                     ledger.settle(sid)
+                _notify_written([d["story_id"] for d in docs if d["story_id"] not in errors])
                 written += len(docs)
                 log.info("bulk wrote %d documents (%d failed)", len(docs), len(errors))
         finally:

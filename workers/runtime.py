@@ -209,6 +209,52 @@ class Runtime:
     def feeds(self) -> list[Feed]:
         return load_feeds(self.settings.feeds_path)
 
+    # --- watches ---------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def public_url(self) -> str:
+        s = self.settings
+        return (s.public_url or f"http://{s.api_host}:{s.api_port}").rstrip("/")
+
+    @functools.cached_property
+    def watch_store(self) -> Any:
+        from workers.watches import WatchStore
+
+        return WatchStore(self.redis)
+
+    @functools.cached_property
+    def watch_log(self) -> Any:
+        from workers.watches import WatchLog
+
+        return WatchLog(self.redis, self.settings.watch_events_kept)
+
+    @functools.cached_property
+    def watch_index(self) -> Any:
+        """The percolator on Elasticsearch when the server has it, else the same semantics in process."""
+        from workers.adapters.percolator import ElasticsearchWatchIndex, EmbeddedWatchIndex
+
+        s = self.settings
+        if s.embedded_index:
+            return EmbeddedWatchIndex()
+        from workers.adapters.elasticsearch_index import make_client
+
+        client = make_client(s.elasticsearch_url, s.elasticsearch_username, s.elasticsearch_password,
+                             s.elasticsearch_api_key, s.elasticsearch_ca_certs)
+        return ElasticsearchWatchIndex(client, s.config_dir / "index-template.json", s.index_prefix)
+
+    @functools.cached_property
+    def watch_matcher(self) -> Any:
+        from workers.watches import Novelty, WatchMatcher
+
+        return WatchMatcher(self.watch_store, self.watch_index, Novelty(self.redis, self.settings.seen_ttl_s),
+                            self.watch_log, self.public_url)
+
+    @functools.cached_property
+    def webhook_client(self) -> GuardedHttpClient:
+        s = self.settings
+        t = s.watch_webhook_timeout_s
+        return GuardedHttpClient(s.user_agent, t, t, t * 2, 64 * 1024, 0, s.allow_hosts)
+
 
 @functools.cache
 def current() -> Runtime:

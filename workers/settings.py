@@ -72,6 +72,14 @@ class Settings:
     # The HTTP API and page: read-only, and on this machine only unless configured otherwise.
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    # Watches (saved searches that push new stories and claims).
+    public_url: str = ""  # how people reach `wirewatch serve` (links in feeds and webhooks); default from api_*
+    api_write: str = "off"  # "on": POST/DELETE /api/watches with the bearer token below; else read-only
+    api_write_token: str = field(default="", repr=False)
+    watch_backlog_max: int = 100  # a webhook that comes back gets at most this many events; older ones summarised
+    watch_events_kept: int = 1000  # events kept per watch (its Atom feed and SSE replay)
+    watch_webhook_timeout_s: float = 5.0
+    watch_webhook_backoff_max_s: float = 300.0
 
     def __post_init__(self) -> None:
         for entry in self.allow_hosts:
@@ -191,7 +199,9 @@ def _port(text: str, where: str) -> int:
     return int(text)
 
 
-SECRETS = frozenset({"elasticsearch_password", "elasticsearch_api_key", "elasticsearch_read_password"})
+SECRETS = frozenset(
+    {"elasticsearch_password", "elasticsearch_api_key", "elasticsearch_read_password", "api_write_token"}
+)
 
 
 _SECRET_PARAM = re.compile(r"([?&](?:password|passwd|pass|pwd|api_key|apikey|token|secret)=)[^&#]*", re.IGNORECASE)

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -27,7 +28,7 @@ from workers import reprocess as reprocess_jobs
 from workers.adapters.frontier import FETCH as FRONTIER_FETCH
 from workers.celery_app import app
 from workers.dispatcher import enqueue_due_polls, host_of
-from workers.indexing import flush
+from workers.indexing import flush, on_written
 from workers.runtime import current
 from workers.topology import PRIORITY
 
@@ -592,6 +593,10 @@ def reconcile(self: Task) -> int:
         rt.ledger.record(story_id, following, "requeued", f"stuck after {last_stage}; restart {attempts + 1}")
         rt.ledger.in_flight(story_id, last_stage, restarted=True)
         requeued += 1
+    try:
+        reconcile_webhooks()
+    except redis.RedisError:
+        log.warning("could not look for undelivered webhooks", exc_info=True)
     return requeued
 
 
@@ -626,3 +631,133 @@ def reprocess(self: Task, job_id: str) -> dict[str, Any]:
     if more:
         reprocess.apply_async(args=[job_id])
     return {"job": job_id, "more": more}
+
+
+# --- watches ---------------------------------------------------------------------------------
+
+# The matcher runs beside the bulk writer (issue 14 gives each kind of work its queue). Webhooks wait on
+# other people's servers: a queue of their own, so they never hold up indexing and never wait behind
+# the stories' backlog (it belongs with the network-bound pool when queues by kind land).
+MATCH_QUEUE = "index"
+WEBHOOK_QUEUE = "webhooks"
+
+
+def hand_to_watches(story_ids: list[str]) -> None:
+    """Called by the bulk writer after each written batch: match it against the watches, in a task."""
+    match_watches.apply_async(args=[story_ids], queue=MATCH_QUEUE)
+
+
+on_written(hand_to_watches)
+
+
+def _written_document(story_id: str) -> dict[str, Any] | None:
+    """The document as the bulk writer wrote it, rebuilt from the stage results still in Redis.
+
+    Not read back from the index: a search there sees a write only after the next refresh, and the
+    matcher runs right after the write. The index is the fallback when the stage results expired.
+    """
+    rt = current()
+    try:
+        return story_document(
+            CleanStory.from_json(rt.stages.load("clean", story_id)),
+            DedupeResult.from_json(rt.stages.load("dedupe", story_id)),
+            Extraction.from_json(rt.stages.load("extract", story_id)),
+            indexed_at=utc_now(),
+        )
+    except PermanentError:
+        return rt.index.get(story_id)
+
+
+def _first_seen(story_ids: list[str]) -> dict[str, float]:
+    """When each story's feed entry was first seen (the start of seen -> alert)."""
+    ledger = current().ledger
+    out: dict[str, float] = {}
+    for sid in story_ids:
+        polls = [float(e["t"]) for e in ledger.trace(sid) if e.get("stage") == "poll"]
+        if polls:
+            out[sid] = min(polls)
+    return out
+
+
+@app.task(name="wirewatch.match_watches", bind=True, acks_late=True)
+def match_watches(self: Task, story_ids: list[str]) -> dict[str, Any]:
+    """Match newly written stories against every watch; record each event once; start webhook deliveries."""
+    rt = current()
+    try:
+        docs = [doc for sid in story_ids if (doc := _written_document(sid)) is not None]
+        recorded = rt.watch_matcher.match(docs, _first_seen([d["story_id"] for d in docs]))
+        hooked = [n for n in sorted({r.event.watch for r in recorded})
+                  if (w := rt.watch_matcher.watch(n)) is not None and w.webhook_url]
+        _schedule_webhooks(hooked)
+    except (TransientError, redis.ConnectionError, redis.TimeoutError) as exc:
+        if self.request.retries < rt.settings.task_max_retries:
+            raise self.retry(exc=exc, countdown=backoff_s(self.request.retries),
+                             max_retries=rt.settings.task_max_retries) from exc
+        log.error("watch matching gave up on %d stories: %s", len(story_ids), exc)
+        return {"stories": len(story_ids), "error": str(exc)}
+    log.info("matched %d stories against the watches: %d events", len(docs), len(recorded))
+    return {"stories": len(docs), "events": len(recorded)}
+
+
+WEBHOOK_BUDGET_S = 2.0  # one delivery task keeps sending what arrives for this long, then hands over
+
+
+def _schedule_webhooks(names: list[str]) -> None:
+    """One delivery task for the watches that have none queued (a flag per watch: no pile of tasks)."""
+    log_ = current().watch_log
+    due = [n for n in names if log_.schedule(n, current().settings.watch_webhook_backoff_max_s)]
+    if due:
+        deliver_webhooks.apply_async(args=[due], queue=WEBHOOK_QUEUE)
+
+
+@app.task(name="wirewatch.deliver_webhooks", bind=True, acks_late=True)
+def deliver_webhooks(self: Task, names: list[str]) -> dict[str, Any]:
+    """Post the watches' undelivered events to their webhooks, in order; a failing one backs off alone."""
+    from workers.watches import deliver_webhook
+
+    rt = current()
+    deadline = time.monotonic() + WEBHOOK_BUDGET_S
+    sent = summarised = 0
+    todo = list(names)
+    while todo:
+        again = []
+        for name in todo:
+            watch = rt.watch_store.get(name)
+            if watch is None or not watch.webhook_url:
+                rt.watch_log.unschedule(name)
+                continue
+            out = deliver_webhook(watch, rt.watch_log, rt.webhook_client, rt.settings.watch_backlog_max,
+                                  uuid.uuid4().hex)
+            sent, summarised = sent + out.sent, summarised + out.summarised
+            if out.busy:
+                continue  # the worker holding it delivers, and clears the flag
+            if out.pending:
+                failures = int(rt.watch_log.hook_state(name).get("consecutive_failures", "1"))
+                delay = min(rt.settings.watch_webhook_backoff_max_s,
+                            max(backoff_s(failures - 1), out.retry_after or 0.0))
+                rt.watch_log.reschedule(name, delay + 120)  # the reconciler takes over if this message is lost
+                log.warning("webhook of watch %s failed (%d in a row), next try in %.1fs: %s", name, failures,
+                            delay, out.error)
+                deliver_webhooks.apply_async(args=[[name]], countdown=delay, queue=WEBHOOK_QUEUE)
+                continue
+            if rt.watch_log.pending(name, 1)[1]:
+                again.append(name)  # more arrived while posting
+            else:
+                rt.watch_log.unschedule(name)
+                # An event recorded between the check and the unschedule found the flag set: look once more.
+                if rt.watch_log.pending(name, 1)[1] and rt.watch_log.schedule(name, 60):
+                    again.append(name)
+        todo = again
+        if todo and time.monotonic() > deadline:
+            deliver_webhooks.apply_async(args=[todo], queue=WEBHOOK_QUEUE)  # the flags stay set: it carries them
+            break
+    return {"watches": len(names), "sent": sent, "summarised": summarised}
+
+
+def reconcile_webhooks() -> int:
+    """Restart deliveries whose task was lost (a worker restart): any watch with undelivered events."""
+    rt = current()
+    lost = [w.name for w in rt.watch_store.all()
+            if w.webhook_url and rt.watch_log.last_seq(w.name) > rt.watch_log.delivered_through(w.name)]
+    _schedule_webhooks(lost)
+    return len(lost)

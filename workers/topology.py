@@ -14,8 +14,8 @@ from typing import Any
 from kombu import Exchange, Queue
 
 # Queues. "feeds" and "fetch" are fed by the per-host frontier (workers/frontier.py), never directly.
-CONTROL, FEEDS, FETCH, PROCESS, INDEX = "control", "feeds", "fetch", "process", "index"
-QUEUES = (CONTROL, FEEDS, FETCH, PROCESS, INDEX)
+CONTROL, FEEDS, FETCH, PROCESS, INDEX, WEBHOOKS = "control", "feeds", "fetch", "process", "index", "webhooks"
+QUEUES = (CONTROL, FEEDS, FETCH, PROCESS, INDEX, WEBHOOKS)
 
 ROUTES: dict[str, str] = {
     "wirewatch.dispatch_polls": CONTROL,
@@ -28,6 +28,8 @@ ROUTES: dict[str, str] = {
     "wirewatch.extract": PROCESS,
     "wirewatch.reprocess": PROCESS,
     "wirewatch.index": INDEX,
+    "wirewatch.match_watches": INDEX,  # after each bulk write, beside indexing
+    "wirewatch.deliver_webhooks": WEBHOOKS,  # network waits: never behind stories, never blocking them
 }
 
 
@@ -78,11 +80,11 @@ def worker_kinds(cpus: int | None = None, fetch_threads: int = 32) -> dict[str, 
     kinds = (
         WorkerKind("control", (CONTROL,), "threads", 2, beat=True,
                    what="beat, feed dispatch, index flush, reconcile"),
-        WorkerKind("fetch", (FEEDS, FETCH), "threads", fetch_threads,
-                   what="feed polls and article fetches from the per-host frontier"),
+        WorkerKind("fetch", (FEEDS, FETCH, WEBHOOKS), "threads", fetch_threads,
+                   what="feed polls and article fetches from the per-host frontier; watch webhooks"),
         WorkerKind("process", (PROCESS,), "prefork", cores,
                    what="clean, dedupe, extract (one process per core, spaCy loaded at start)"),
-        WorkerKind("index", (INDEX,), "threads", 2, what="bulk writes to the index"),
+        WorkerKind("index", (INDEX,), "threads", 2, what="bulk writes to the index; matching watches"),
     )
     return {k.name: k for k in kinds}
 

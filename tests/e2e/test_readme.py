@@ -226,12 +226,12 @@ def test_status_lists_a_running_worker_and_its_queues(demo: dict[str, Any]) -> N
             proc = wirewatch(demo, ["status", "--json", "--timeout", "2"])
             assert proc.returncode == 0, proc.stderr
             status = json.loads(proc.stdout)
-            if status["workers"]:
+            if len(status["workers"]) == 4:
                 break
             time.sleep(2)
-        assert len(status["workers"]) == 1, status["workers"]
-        (worker,) = status["workers"].values()
-        assert worker["queues"] == ["wirewatch"]
+        # One worker of each kind, each consuming its own queues.
+        queues = sorted(tuple(w["queues"]) for w in status["workers"].values())
+        assert queues == [("control",), ("feeds", "fetch", "webhooks"), ("index",), ("process",)], status["workers"]
         table = wirewatch(demo, ["status", "--timeout", "2"]).stdout
         assert "Workers" in table and next(iter(status["workers"])) in table
     finally:

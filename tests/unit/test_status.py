@@ -31,7 +31,7 @@ def env(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Runtime:  # noqa: 
 def test_status_json(env: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["status", "--json", "--timeout", "0"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["queues"] == {"control": 0, "feeds": 0, "fetch": 0, "process": 3, "index": 0}
+    assert status["queues"] == {"control": 0, "feeds": 0, "fetch": 0, "process": 3, "index": 0, "webhooks": 0}
     assert status["feeds"]["counts"] == {"healthy": 1, "failing": 1, "stale": 1, "gone": 1, "never polled": 1}
     by_name = {f["name"]: f for f in status["feeds"]["feeds"]}
     assert by_name["Gone"]["health"] == "gone" and "410" in by_name["Gone"]["last_error"]
@@ -98,7 +98,7 @@ def test_queue_names_are_the_kinds_of_work() -> None:
     from workers import health
     from workers.topology import QUEUES
 
-    assert health.queue_names() == list(QUEUES) == ["control", "feeds", "fetch", "process", "index"]
+    assert health.queue_names() == list(QUEUES) == ["control", "feeds", "fetch", "process", "index", "webhooks"]
 
 
 def test_status_help_mentions_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

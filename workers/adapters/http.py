@@ -210,6 +210,32 @@ class GuardedHttpClient:
         finally:
             _deadline.at = None
 
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST a body (webhooks): the status, with the same address guard and deadline; no redirects.
+
+        Network errors and 429/5xx are transient; other 4xx permanent for this body."""
+        self.check_url(url)
+        deadline = time.monotonic() + self._total
+        _deadline.at = deadline
+        try:
+            with self._client.stream("POST", url, content=body, headers=dict(headers)) as resp:
+                for _chunk in resp.iter_raw():  # drain a little of the answer; it is not used
+                    if time.monotonic() > deadline:
+                        break
+                status = resp.status_code
+                retry_after = _retry_after(resp.headers.get("retry-after"))
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timeout posting to {url}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"network error posting to {url}: {exc}") from exc
+        finally:
+            _deadline.at = None
+        if status == 429 or status >= 500:
+            raise TransientError(f"HTTP {status} from {url}", retry_after=retry_after)
+        if status >= 300:
+            raise PermanentError(f"HTTP {status} from {url}")
+        return status
+
     def _get(self, url: str, headers: Mapping[str, str] | None, deadline: float) -> HttpResponse:
         current, previous = url, ""
         for _hop in range(self._max_redirects + 1):
