@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +16,9 @@ from trafilatura.utils import decode_file, load_html
 from pipeline.errors import DropStory, StageError
 from pipeline.fetch import canonical_url
 from pipeline.language import detect_language
+from pipeline.metadata import PageMetadata, page_metadata, parse_date, split_authors
 from pipeline.models import CleanStory, FetchedPage
-from pipeline.page import PageMetadata, link_text_ratio, page_kind, page_metadata, split_authors
+from pipeline.page import link_text_ratio, page_kind
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
     """Main text paragraphs, metadata and page kind of one HTML page (the URL is only a hint)."""
     # Decode once: the metadata scan and the extractor both read the same string.
     page = decode_file(html) if isinstance(html, bytes) else html
-    meta = page_metadata(page)
+    tree = load_html(page)
+    meta = page_metadata(tree, url) if tree is not None else PageMetadata()
     # Cheapest pass first. Precision mode sometimes keeps only a fragment (a notice, a teaser):
     # then the extractor's fallback algorithms, then its recall mode, get a turn.
     passes = [(True, options.fast), (True, False), (False, False)] if options.fast else [(True, False), (False, False)]
@@ -165,7 +167,7 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
     if not paragraphs:
         return Article((), meta, "no_text")
     long_paragraphs = any(len(p.split()) >= 25 for p in paragraphs)
-    ratio = 0.0 if long_paragraphs else link_text_ratio(load_html(page))
+    ratio = 0.0 if long_paragraphs else link_text_ratio(tree)
     kind = page_kind(meta.title, paragraphs, ratio)
     return Article(tuple(paragraphs), meta, kind, dateline, credit, tuple(bylines), tuple(credit_lines))
 
@@ -173,16 +175,47 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
 def _iso_utc(value: str | None) -> str | None:
     if not value:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+    parsed = parse_date(value)
+    if parsed is None:
         try:
-            parsed = parsedate_to_datetime(value)
+            parsed = parsedate_to_datetime(value)  # RFC 2822, as feeds write dates
         except (TypeError, ValueError):
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _pick_title(meta: PageMetadata, feed_title: str) -> tuple[str, str]:
+    """The page's headline, the feed's when the page has none; and where it came from."""
+    feed = " ".join(feed_title.split())
+    if meta.title and feed and _fold(meta.title) == _fold(feed):
+        return meta.title, "both"
+    if meta.title:
+        return meta.title, f"page:{meta.sources.get('title', '')}".rstrip(":")
+    return feed, "feed" if feed else ""
+
+
+def _pick_published(meta: PageMetadata, feed_published: str | None) -> tuple[str | None, str]:
+    """Publication time in UTC: the page's structured date, the feed's when the page has none or only a
+    guessed one (htmldate read it from the text), "both" when they agree to the day."""
+    page_value, feed_value = _iso_utc(meta.published), _iso_utc(feed_published)
+    if page_value and feed_value and page_value[:10] == feed_value[:10]:
+        # Same day: the feed's stamp has a zone; the page's may not.
+        return (feed_value if _has_zone(feed_published) and not _has_zone(meta.published) else page_value), "both"
+    if feed_value and (not page_value or meta.sources.get("published") == "htmldate"):
+        return feed_value, "feed"
+    if page_value:
+        return page_value, f"page:{meta.sources.get('published', '')}".rstrip(":")
+    return None, ""
+
+
+def _has_zone(value: str | None) -> bool:
+    return bool(value) and bool(re.search(r"(Z|[+-]\d{2}:?\d{2})$", str(value).strip()))
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.casefold())
 
 
 def _outlet(meta: PageMetadata, url: str, options: CleanOptions) -> str:
@@ -209,8 +242,11 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
     except StageError:
         canonical = page.url
     authors = meta.authors or tuple(a for b in article.bylines for a in split_authors(b))
-    # Feed dates are given by the publisher; a page's own date is the fallback.
-    published = _iso_utc(page.entry.published) or _iso_utc(meta.published)
+    sources = dict(meta.sources)
+    if authors and not meta.authors:
+        sources["authors"] = "byline"
+    title, sources["title"] = _pick_title(meta, page.entry.title)
+    published, sources["published"] = _pick_published(meta, page.entry.published)
     language, confidence = detect_language(text)
     return CleanStory(
         story_id=page.story_id,
@@ -218,12 +254,13 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
         canonical_url=canonical,
         feed_url=page.entry.feed_url,
         outlet=_outlet(meta, page.url, options),
-        title=meta.title or page.entry.title,
+        title=title,
         text=text,
         summary=page.entry.summary or meta.description,
         authors=authors,
         published=published,
         updated=_iso_utc(meta.updated),
+        sources={k: v for k, v in sources.items() if v},
         language=language,
         language_confidence=confidence,
         dateline=article.dateline,
