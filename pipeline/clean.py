@@ -96,18 +96,20 @@ class Article:
 CREDIT_RULES = frozenset({"wire_credits", "copyright", "all_rights_reserved"})
 
 
-def _paragraphs(text: str, title: str, rules: tuple[BoilerplateRule, ...]) -> tuple[list[str], list[str], list[str]]:
+def _paragraphs(
+    text: str, headlines: tuple[str, ...], rules: tuple[BoilerplateRule, ...]
+) -> tuple[list[str], list[str], list[str]]:
     """Paragraphs without boilerplate, the bylines found among them, and the credit lines taken out."""
     kept: list[str] = []
     bylines: list[str] = []
     credits: list[str] = []
-    folded_title = title.casefold()
+    folded_titles = {" ".join(h.split()).casefold() for h in headlines}
     for line in text.split("\n"):
         para = " ".join(line.split())
         if not para:
             continue
         # The extractor often repeats the headline as the first line of the body.
-        if not kept and folded_title and para.casefold() == folded_title:
+        if not kept and para.casefold() in folded_titles:
             continue
         if len(para) < 80 and (m := _BYLINE.match(para)):
             bylines.append(m.group("names"))
@@ -140,22 +142,76 @@ def _run_extractor(page: str, url: str | None, precise: bool, fast: bool = False
     return str(text or "")
 
 
+_OFF_STORY = re.compile(r"comment|footer|sidebar|related|newsletter|promo|teaser", re.IGNORECASE)
+MAX_PARAGRAPH_NODES = 3_000
+
+
+def _long_paragraphs(tree: Any) -> list[str]:
+    """The page's long <p> paragraphs (25+ words) outside comments, footers and asides: what a story is made of."""
+    out: list[str] = []
+    for i, node in enumerate(tree.iter("p")):
+        if i >= MAX_PARAGRAPH_NODES:
+            break
+        text = " ".join(node.text_content().split())
+        if len(text.split()) < 25:
+            continue
+        if any(a.tag in ("aside", "nav", "footer") or _OFF_STORY.search(f"{a.get('class', '')} {a.get('id', '')}")
+               for a in node.iterancestors()):
+            continue
+        out.append(text)
+    return out
+
+
+def _covered(paragraphs: list[str], story: list[str]) -> int:
+    """Characters of the page's long paragraphs that made it into the extraction."""
+    joined = " ".join(" ".join(paragraphs).split())
+    return sum(len(p) for p in story if p[:80] in joined)
+
+
+def _with_live_posts(paragraphs: list[str], posts: tuple[str, ...]) -> list[str]:
+    """A live blog keeps its posts: each update the extraction missed is added after what it kept."""
+    joined = " ".join(" ".join(paragraphs).split())
+    missing = [p for p in posts if p[:80] not in joined]
+    return paragraphs + missing
+
+
 def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -> Article:
     """Main text paragraphs, metadata and page kind of one HTML page (the URL is only a hint)."""
     # Decode once: the metadata scan and the extractor both read the same string.
     page = decode_file(html) if isinstance(html, bytes) else html
     tree = load_html(page)
     meta = page_metadata(tree, url) if tree is not None else PageMetadata()
-    # Cheapest pass first. Precision mode sometimes keeps only a fragment (a notice, a teaser):
-    # then the extractor's fallback algorithms, then its recall mode, get a turn.
+    # Cheapest pass first. Precision mode sometimes keeps only a fragment (an intro, a teaser, the first
+    # post of a live blog): the extractor's fallback algorithms, then its recall mode, get a turn when the
+    # page's own long paragraphs are not all in what was kept. A later pass wins only by covering more
+    # of them, so a recall pass never brings its extra furniture in for nothing.
+    story = _long_paragraphs(tree) if tree is not None else []
+    total = sum(map(len, story))
     passes = [(True, options.fast), (True, False), (False, False)] if options.fast else [(True, False), (False, False)]
     best: tuple[list[str], list[str], list[str]] = ([], [], [])
+    best_covered = 0
     for precise, fast in passes:
-        found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.title, options.rules)
-        if sum(map(len, found[0])) > sum(map(len, best[0])):
-            best = found
-        if sum(map(len, best[0])) >= options.fallback_chars and len(best[0]) >= 2:
+        found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.headlines, options.rules)
+        covered = _covered(found[0], story)
+        chars, best_chars = sum(map(len, found[0])), sum(map(len, best[0]))
+        gain = covered - best_covered
+        # Beyond this much growth the extra text is more likely a list of other stories than a lost block;
+        # a live blog is the exception: its posts are the story.
+        growth_ok = chars <= 2.5 * best_chars or bool(meta.live_posts) or "liveblog" in meta.jsonld_type.casefold()
+        # What the later pass adds must read like story (long paragraphs), not furniture (short link lines).
+        had = set(best[0])
+        extra = [p for p in found[0] if p not in had]
+        extra_chars = sum(map(len, extra)) or 1
+        growth_ok = growth_ok and sum(len(p) for p in extra if len(p.split()) >= 25) / extra_chars >= 0.6
+        if (not best[0] and found[0]) or (gain > max(200, 0.1 * total) and growth_ok) or (
+            best_chars < options.fallback_chars and chars > best_chars and gain >= 0
+        ):
+            best, best_covered = found, covered
+        enough = best_covered >= 0.85 * total if total else True
+        if enough and sum(map(len, best[0])) >= options.fallback_chars and len(best[0]) >= 2:
             break
+    if meta.live_posts:
+        best = (_with_live_posts(best[0], meta.live_posts), best[1], best[2])
     paragraphs, bylines, credit_lines = best
     dateline = credit = ""
     # The dateline opens the wire copy, which may sit below an outlet's own intro.

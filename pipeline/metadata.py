@@ -55,6 +55,8 @@ class PageMetadata:
     jsonld_type: str = ""
     # field -> where the value was found (jsonld, meta, h1, title_tag, byline, htmldate, ...)
     sources: dict[str, str] = field(default_factory=dict)
+    headlines: tuple[str, ...] = ()  # every headline the page shows or declares (h1s, og:title, JSON-LD)
+    live_posts: tuple[str, ...] = ()  # a live blog's updates as its JSON-LD gives them, oldest first
 
 
 # --- JSON-LD ---------------------------------------------------------------------------------
@@ -266,7 +268,7 @@ _URLISH = re.compile(r"https?://|www\.|^/|\S@\S|^\S+\.[a-z]{2,12}(?:/\S*)?$", re
 # Words CMS templates put where a byline goes.
 _NOT_A_NAME = re.compile(
     r"^(posted|follow|name|name \*|name \(\w+\)|no author|author|admin(istrator)?|wordpressadmin|unknown|"
-    r"anonymous|guest|"
+    r"anonymous|guest|ph\.?d\.?|m\.?d\.?|mba|msc|b\.?sc|publiziert am|"
     r"view all posts.*|more from.*|share|text|by|none|null|undefined)$",
     re.IGNORECASE,
 )
@@ -437,6 +439,7 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
         None,
     )
 
+    live_posts = _live_posts(article)
     canonical = next((str(link.get("href")).strip() for link in tree.iter("link")
                       if (link.get("rel") or "").lower() == "canonical" and link.get("href")), None)
     lang = (tree.get("lang") or metas.get("og:locale") or "").replace("_", "-").split("-")[0].lower() or None
@@ -452,7 +455,26 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
         description=metas.get("description") or metas.get("og:description") or "",
         jsonld_type=str(jsonld_type[0] if isinstance(jsonld_type, list) and jsonld_type else jsonld_type),
         sources=sources,
+        headlines=tuple(dict.fromkeys(h for h in [title, *h1s, *(html.unescape(v) for _s, v in candidates)] if h)),
+        live_posts=live_posts,
     )
+
+
+def _live_posts(article: dict[str, Any]) -> tuple[str, ...]:
+    """The text of each update of a LiveBlogPosting (its ``liveBlogUpdate``), in the order they were posted."""
+    updates = article.get("liveBlogUpdate")
+    if not updates or "liveblogposting" not in _types(article):
+        return ()
+    posts: list[tuple[str, str]] = []
+    for update in (updates if isinstance(updates, list) else [updates])[:500]:
+        if not isinstance(update, dict):
+            continue
+        body = " ".join(str(update.get("articleBody") or "").split())
+        if body:
+            posts.append((str(update.get("datePublished") or ""), body))
+    # Feeds of updates come newest first on most pages; a story reads oldest first.
+    posts.sort(key=lambda p: p[0])
+    return tuple(body for _date, body in posts)
 
 
 def utc(value: str | None) -> str | None:
