@@ -17,6 +17,7 @@ import redis
 from celery import Task, chain
 from celery.exceptions import Ignore, Retry
 
+from pipeline.boilerplate import remove_learned_boilerplate
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
 from pipeline.errors import DropStory, HostBusy, PermanentError, StageError, TransientError
@@ -297,8 +298,11 @@ def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         holder = rt.ledger.claim_canonical(story_id_for(story.canonical_url), story.story_id, rt.settings.seen_ttl_s)
         if holder != story.story_id:
             raise DropStory("duplicate_url", f"{story.canonical_url} is already story {holder}")
+        # After the claim, so a second URL of one article is not counted as another story of its outlet.
+        story, learned = remove_learned_boilerplate(story, rt.boilerplate, rt.boilerplate_options)
         rt.stages.save("clean", story.story_id, story.to_json())
-        return f"{len(story.text)} characters, language {story.language}"
+        return f"{len(story.text)} characters, language {story.language}" + (
+            f", {len(learned)} learned boilerplate paragraphs removed" if learned else "")
 
     return _run_stage(self, "clean", ref["story_id"], work)
 
