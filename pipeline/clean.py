@@ -122,7 +122,8 @@ def _paragraphs(
     return kept, bylines, credits
 
 
-def _run_extractor(page: str, url: str | None, precise: bool, fast: bool = False) -> str:
+def _run_extractor(page: Any, url: str | None, precise: bool, fast: bool = False) -> str:
+    # ``page`` is the parsed tree when there is one: the extractor copies it instead of parsing again.
     doc = trafilatura.bare_extraction(
         page,
         url=url,
@@ -191,7 +192,8 @@ def extract_article(html: bytes | str, url: str | None, options: CleanOptions) -
     best: tuple[list[str], list[str], list[str]] = ([], [], [])
     best_covered = 0
     for precise, fast in passes:
-        found = _paragraphs(_run_extractor(page, url, precise=precise, fast=fast), meta.headlines, options.rules)
+        source = tree if tree is not None else page
+        found = _paragraphs(_run_extractor(source, url, precise=precise, fast=fast), meta.headlines, options.rules)
         covered = _covered(found[0], story)
         chars, best_chars = sum(map(len, found[0])), sum(map(len, best[0]))
         gain = covered - best_covered
@@ -325,3 +327,27 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
         fetched_at=page.fetched_at,
         raw_key=page.raw_key,
     )
+
+
+def _metadata_completeness(story: CleanStory) -> int:
+    fields = (story.title, story.authors, story.published, story.updated, story.summary)
+    # A value the page itself states (or the page and the feed agree on) beats one only the feed gave.
+    from_page = sum(1 for v in story.sources.values() if v.startswith("page") or v == "both")
+    return sum(1 for f in fields if f) + from_page
+
+
+def better_copy(story: CleanStory, other: CleanStory) -> bool:
+    """Whether ``story`` is a better copy than ``other`` of one article (same canonical URL).
+
+    More complete metadata first; then less boilerplate: short paragraphs only one of the two carries
+    (a publisher tail inline, a promotion) count against it. Ties go to the smaller story id, so the
+    choice is the same whatever order the copies arrive in.
+    """
+    mine, theirs = set(story.text.split("\n\n")), set(other.text.split("\n\n"))
+
+    def extra(paragraphs: set[str]) -> int:
+        return sum(len(p) for p in paragraphs if len(p.split()) <= 60)
+
+    key = (_metadata_completeness(story), -extra(mine - theirs))
+    other_key = (_metadata_completeness(other), -extra(theirs - mine))
+    return key > other_key or (key == other_key and story.story_id < other.story_id)

@@ -1,4 +1,4 @@
-"""The BoilerplateMemory contract on Debian's redis-server and on the embedded server."""
+"""The BoilerplateMemory and canonical-claim contracts on Debian's redis-server and on the embedded server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.ports import Evidence
 from workers.adapters.redis_boilerplate import STORY_CAP, RedisBoilerplateMemory
-from workers.adapters.redis_state import connect
+from workers.adapters.redis_state import RedisEntryLedger, connect
 
 
 @pytest.fixture(params=["redis-server", "embedded"])
@@ -48,3 +48,23 @@ def test_story_sets_are_capped(memory: RedisBoilerplateMemory) -> None:
     for i in range(STORY_CAP + 10):
         memory.record("c.example", f"s{i}", {"k": "tail"})
     assert memory.evidence("c.example", ["k"])["k"].stories == STORY_CAP
+
+
+@pytest.fixture(params=["redis-server", "embedded"])
+def ledger(request: pytest.FixtureRequest) -> Iterator[RedisEntryLedger]:
+    url = request.getfixturevalue("redis_url" if request.param == "redis-server" else "embedded_redis_url")
+    client = connect(url)
+    client.flushdb()
+    yield RedisEntryLedger(client)
+    client.flushdb()
+    client.close()
+
+
+def test_canonical_claim_keeps_the_best_copy_and_records_the_others(ledger: RedisEntryLedger) -> None:
+    rank = {"worse": 1, "best": 3, "middle": 2}
+    better = {sid: (lambda holder, sid=sid: rank[sid] > rank[holder]) for sid in rank}
+    assert ledger.claim_canonical_best("c1", "worse", 60, better["worse"]) == ("worse", None)
+    assert ledger.claim_canonical_best("c1", "best", 60, better["best"]) == ("best", "worse")
+    assert ledger.claim_canonical_best("c1", "middle", 60, better["middle"]) == ("best", None)
+    assert ledger.claim_canonical_best("c1", "best", 60, better["best"]) == ("best", None)  # redelivered
+    assert ledger.canonical_copies("c1") == {"worse", "middle"}
