@@ -350,12 +350,18 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
         if types & ORGANIZATION_TYPES and "person" not in types and isinstance(obj.get("name"), str):
             orgs.add(obj["name"])
 
-    try:
-        base = extract_meta_json(tree, examine_meta(tree))
-    except Exception:  # noqa: BLE001 - the library's JSON-LD reader has known crash paths; its meta tags still count
-        base = examine_meta(tree)
+    read: list[Any] = []
 
-    site_name = metas.get("og:site_name") or (str(base.sitename or "") if base.sitename else "")
+    def library() -> Any:
+        """trafilatura's reading of the meta tags and JSON-LD, only when the page's own tags fall short."""
+        if not read:
+            try:
+                read.append(extract_meta_json(tree, examine_meta(tree)))
+            except Exception:  # noqa: BLE001 - its JSON-LD reader has known crash paths; its meta tags still count
+                read.append(examine_meta(tree))
+        return read[0]
+
+    site_name = metas.get("og:site_name") or str(library().sitename or "")
     declared = [n for n in [site_name, *orgs, metas.get("application-name", "")] if n]
     site_names = declared + _host_names(url)
 
@@ -365,8 +371,9 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
         ("jsonld", str(article.get("headline") or "")),
         ("meta", metas.get("og:title", "")),
         ("meta", metas.get("twitter:title", "")),
-        ("meta", str(base.title or "")),
     ]
+    if not any(v for _s, v in candidates):
+        candidates.append(("meta", str(library().title or "")))
     title_tag = tree.find(".//title")
     tag_title = _text(title_tag) if title_tag is not None else ""
     title, title_source = "", ""
@@ -398,8 +405,8 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
                                          "sailthru.author", "byl", "citation_author") if k in metas]
         authors = clean_authors(meta_names, declared)
         sources_author = "meta"
-    if not authors and base.author:
-        authors = clean_authors(str(base.author).split("; "), declared)
+    if not authors and library().author:
+        authors = clean_authors(str(library().author).split("; "), declared)
         sources_author = "meta"
     if not authors:
         authors = clean_authors(_markup_bylines(tree), declared)
