@@ -171,6 +171,16 @@ def plausible(value: datetime | None, now: datetime | None = None) -> bool:
     return datetime(1995, 1, 1) <= naive <= limit
 
 
+def _htmldate(tree: HtmlElement, url: str | None) -> str | None:
+    """htmldate's publication day, or None: on hostile markup it can fail inside lxml (a tree whose root
+    has no parent to drop it from), and a missing date is the honest answer then."""
+    try:
+        found = find_date(tree, url=url, original_date=True, extensive_search=True)
+    except (AssertionError, ValueError, TypeError, AttributeError, IndexError):
+        return None
+    return str(found) if found else None
+
+
 def _near_utc_midnight(value: datetime) -> bool:
     offset = value.utcoffset()
     return (offset is None or offset == timedelta(0)) and (value.hour < 8 or value.hour >= 20)
@@ -431,13 +441,13 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
             break
     published_text = iso(published) if published else None
     if published is None:
-        found = find_date(tree, url=url, original_date=True, extensive_search=True)
+        found = _htmldate(tree, url)
         if found:
             published_text, sources["published"] = found, "htmldate"
     elif _near_utc_midnight(published):
         # A UTC stamp a few hours either side of midnight is often the day before or after where the
         # outlet is: the day the page shows (htmldate reads it) is the publication day there.
-        found = find_date(tree, url=url, original_date=True, extensive_search=True)
+        found = _htmldate(tree, url)
         if found and abs((datetime.fromisoformat(found).date() - published.date()).days) == 1:
             published_text, sources["published"] = found, "htmldate"
     updated = next(

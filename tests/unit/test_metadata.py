@@ -174,3 +174,9 @@ def test_sources_say_page_feed_or_both() -> None:
     story = clean(_fetched("Port strike ends", "2026-11-20T08:31:00+00:00", undated), bare, CleanOptions())
     assert story.sources["published"] == "feed"
     assert story.published == "2026-11-20T08:31:00+00:00"
+
+
+@pytest.mark.parametrize("page", ["<svg><p><p>", "<html><body><svg><time>2026-11-20</time></svg>", "\x00<p>"])
+def test_hostile_markup_is_no_date_not_a_crash(page: str) -> None:
+    meta = page_metadata(page, URL)
+    assert meta.published is None or meta.published.startswith("2026-11-20")
