@@ -271,7 +271,7 @@ def _host_names(url: str | None) -> list[str]:
 _AUTHOR_SPLIT = re.compile(r"\s*(?:;|,|&|\||/|\band\b|\bund\b|\bet\b|\by\b)\s*", re.IGNORECASE)
 _BY = re.compile(
     r"^\s*(?:(?:written|words|reported|posted|text|story|interview|artikel|article)\s+)?"
-    r"(?:by|von|par|por|di|door|autor|author|text|interview)\s*:?\s+",
+    r"(?:by|von|par|por|di|door|autor|author|auteur|text|interview)\s*:?\s+",
     re.IGNORECASE,
 )
 _URLISH = re.compile(r"https?://|www\.|^/|\S@\S|^\S+\.[a-z]{2,12}(?:/\S*)?$", re.IGNORECASE)
@@ -286,8 +286,9 @@ _NOT_A_NAME = re.compile(
 
 def split_authors(text: str) -> tuple[str, ...]:
     """People named in a byline string: "By A, B and C" -> (A, B, C)."""
-    text = _BY.sub("", " ".join(html.unescape(text).split()))
-    parts = (_BY.sub("", p).strip(" .:-–—") for p in _AUTHOR_SPLIT.split(text))
+    text = _BY.sub("", " ".join(re.sub(r"(?<!\S)@\w+", "", html.unescape(text)).split()))
+    # A final full stop belongs to the name ("Perry Bacon Jr.", "Joe S."); other punctuation does not.
+    parts = (_BY.sub("", p).strip(" :-–—") for p in _AUTHOR_SPLIT.split(text))
     return tuple(dict.fromkeys(p for p in parts if p))
 
 
@@ -323,8 +324,8 @@ def _markup_bylines(tree: HtmlElement) -> list[str]:
     """The first byline written into the page: rel=author links, an author/byline class, a "By ..." line."""
     linked = [n for n in tree.xpath("//body//*[@rel='author' or @itemprop='author']")[:20] if not _in_comments(n)]
     texts = list(dict.fromkeys(t for t in (_text(n) for n in linked) if 0 < len(t) <= 60))
-    if texts:
-        return texts[:4]
+    if 0 < len(texts) <= 4:  # more: a list of authors' pages or categories, not a byline
+        return texts
     for i, node in enumerate(tree.iter("span", "a", "p", "div", "address", "strong")):
         if i > MAX_BYLINE_NODES:
             break
@@ -334,7 +335,7 @@ def _markup_bylines(tree: HtmlElement) -> list[str]:
             text = _text(node)
         elif node.tag in ("p", "span", "div", "strong") and len(node) <= 2:
             text = _text(node) if _BYLINE_TEXT.match(_text(node)) else ""
-        if 0 < len(text) <= 60 and not any(c.isdigit() for c in text) and not _in_comments(node):
+        if 0 < len(text) <= 60 and not any(c.isdigit() or c in ":?!" for c in text) and not _in_comments(node):
             return [text]
     return []
 
@@ -407,6 +408,9 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
 
     # Authors: JSON-LD people first (typed), then meta tags and bylines through trafilatura.
     by_id = {str(o["@id"]): o for o in objects if isinstance(o.get("@id"), str)}
+    # A person the page types as such may share the site's name (a personal site); any other name may not.
+    persons = {_fold(str(o.get("name"))) for o in objects if "person" in _types(o) and o.get("name")}
+    declared = [n for n in declared if _fold(n) not in persons]
     # A personal blog's address is its author's name: only declared outlet names are never authors.
     authors = clean_authors(_people(article.get("author"), orgs, by_id), declared)
     sources_author = "jsonld"

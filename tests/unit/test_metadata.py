@@ -180,3 +180,18 @@ def test_sources_say_page_feed_or_both() -> None:
 def test_hostile_markup_is_no_date_not_a_crash(page: str) -> None:
     meta = page_metadata(page, URL)
     assert meta.published is None or meta.published.startswith("2026-11-20")
+
+
+def test_names_keep_their_final_full_stop_and_lose_handles() -> None:
+    assert clean_authors(["By Perry Bacon Jr. and Joe S.", "Lena Ortiz @lenaortiz"], []) == (
+        "Perry Bacon Jr.", "Joe S.", "Lena Ortiz")
+
+
+def test_a_person_may_share_the_name_of_a_personal_site() -> None:
+    head = ('<meta property="og:site_name" content="Lena Ortiz">'
+            + _jsonld({"@graph": [{"@type": "Person", "@id": "#me", "name": "Lena Ortiz"},
+                                  {"@type": "BlogPosting", "headline": "Notes from the quay", "author": {"@id": "#me"}}]}))
+    assert page_metadata(_page(head), "https://lenaortiz.example/notes").authors == ("Lena Ortiz",)
+    # the same name as a bare string on an outlet's page is the outlet, not an author
+    outlet = '<meta property="og:site_name" content="Harbour Gazette"><meta name="author" content="Harbour Gazette">'
+    assert page_metadata(_page(outlet), URL).authors == ()
