@@ -1,4 +1,4 @@
-"""The article-extraction metric of ../shared/benchmarks/README.md: 4-token shingles, per-page
+"""The article-extraction metric of the AEB benchmark (bench/data/aeb): 4-token shingles, per-page
 normalised TP/FP/FN, precision and recall averaged over pages, F1 of the means."""
 
 from __future__ import annotations

@@ -99,6 +99,8 @@ class CleanStory:
     credit_lines: tuple[str, ...] = ()  # credit and copyright lines taken out of the text
     fetched_at: str | None = None
     raw_key: str = ""
+    # where each metadata field came from: "page:jsonld", "page:meta", "feed", "both" (page and feed agree)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -90,3 +90,23 @@ class StoryIndex(Protocol):
     def refresh(self) -> None:
         """Make every write so far visible to search (tests and the demo; never per story)."""
         ...
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the boilerplate memory knows of one paragraph: on how many stories of an outlet, on how many outlets."""
+
+    stories: int
+    outlets: int
+
+
+class BoilerplateMemory(Protocol):
+    """Which paragraphs each outlet repeats across its stories, shared by all workers."""
+
+    def evidence(self, outlet: str, keys: Iterable[str]) -> Mapping[str, Evidence]:
+        """For each paragraph key seen before: on how many stories of this outlet, on how many outlets."""
+        ...
+
+    def record(self, outlet: str, story_id: str, paragraphs: Mapping[str, str]) -> None:
+        """Count this story's candidate paragraphs (key -> text) for its outlet; idempotent per story."""
+        ...

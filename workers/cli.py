@@ -467,6 +467,27 @@ def _iso(value: str | None) -> str | None:
     return datetime.fromtimestamp(float(value), UTC).isoformat(timespec="seconds")
 
 
+def cmd_outlets(args: argparse.Namespace) -> int:
+    """What was learned per outlet: the paragraphs it repeats across its stories."""
+    settings = _settings()
+    runtime = Runtime(settings)
+    options = runtime.boilerplate_options
+    with _redis_up(settings):
+        learned = runtime.boilerplate.learned(options.min_stories, options.max_outlets, args.limit)
+    if args.json:
+        print(json.dumps(learned, indent=2))
+        return 0
+    if not learned:
+        print(f"nothing learned yet (a paragraph counts after {options.min_stories} stories of one outlet)")
+        return 0
+    for outlet, rows in learned.items():
+        print(outlet)
+        for row in rows:
+            verdict = "removed" if row["removed"] else f"kept: wire copy ({row['outlets']} outlets)"
+            print(f"  {row['stories']:>4} stories  {verdict:<28} {row['text'][:100]}")
+    return 0
+
+
 def cmd_feeds(args: argparse.Namespace) -> int:
     from workers.adapters.redis_state import RedisFeedState
 
@@ -1178,6 +1199,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, show the traceback"
         )
+
+    p = sub.add_parser("outlets", help="boilerplate learned per outlet: paragraphs it repeats on its stories")
+    p.add_argument("--limit", type=int, default=20, help="paragraphs shown per outlet")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outlets)
 
     p = sub.add_parser("serve", help="the search page and the read-only HTTP JSON API")
     p.add_argument("--host", help="address to bind (default WIREWATCH_API_HOST, 127.0.0.1)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.boilerplate import BoilerplateOptions
 from pipeline.clean import CleanOptions, load_rules
 from pipeline.dedupe import DedupeOptions, WireRule
 from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load_topic
@@ -24,6 +25,7 @@ from workers.adapters.batch_line import RedisBatchLine
 from workers.adapters.frontier import RedisFrontier
 from workers.adapters.http import GuardedHttpClient
 from workers.adapters.raw_store import FileRawStore
+from workers.adapters.redis_boilerplate import RedisBoilerplateMemory
 from workers.adapters.redis_state import (
     RedisDedupeState,
     RedisEntryLedger,
@@ -184,6 +186,14 @@ class Runtime:
     def clean_options(self) -> CleanOptions:
         spec = load_yaml(self.settings.config_dir / "boilerplate.yaml") or {}
         return CleanOptions(rules=load_rules(spec.get("rules", [])))
+
+    @functools.cached_property
+    def boilerplate(self) -> RedisBoilerplateMemory:
+        return RedisBoilerplateMemory(self.redis)
+
+    @functools.cached_property
+    def boilerplate_options(self) -> BoilerplateOptions:
+        return BoilerplateOptions()
 
     @functools.cached_property
     def extract_options(self) -> ExtractOptions:

@@ -16,7 +16,8 @@ import redis
 from celery import Task, chain
 from celery.exceptions import Ignore, Retry
 
-from pipeline.clean import clean
+from pipeline.boilerplate import remove_learned_boilerplate
+from pipeline.clean import better_copy, clean
 from pipeline.dedupe import dedupe, detect_wire, paragraph_changes
 from pipeline.errors import DropStory, Gone, PermanentError, StageError, TransientError
 from pipeline.extract import extract, extract_many
@@ -375,12 +376,24 @@ def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         rt = current()
         page = FetchedPage.from_json(rt.stages.load("fetch", ref["story_id"]))
         story = clean(page, rt.raw_store.get(page.raw_key), rt.clean_options)
-        # Two feed URLs (or a URL and its redirect) for one canonical page are one story.
-        holder = rt.ledger.claim_canonical(story_id_for(story.canonical_url), story.story_id, rt.settings.seen_ttl_s)
+        # Two feed URLs (or a URL and its redirect) for one canonical page are one story: the best copy,
+        # whatever the order they arrive in; the others are recorded as its copies.
+        def better_than(holder: str) -> bool:
+            other = _stage_or_none("clean", holder)
+            return other is not None and better_copy(story, CleanStory.from_json(other))
+
+        holder, displaced = rt.ledger.claim_canonical_best(
+            story_id_for(story.canonical_url), story.story_id, rt.settings.seen_ttl_s, better_than
+        )
         if holder != story.story_id:
-            raise DropStory("duplicate_url", f"{story.canonical_url} is already story {holder}")
+            raise DropStory("duplicate_url", f"{story.canonical_url}: a copy of story {holder}, the better copy")
+        if displaced:
+            rt.ledger.record(displaced, "clean", "copy", f"{story.story_id} is a better copy of {story.canonical_url}")
+        # After the claim, so a second URL of one article is not counted as another story of its outlet.
+        story, learned = remove_learned_boilerplate(story, rt.boilerplate, rt.boilerplate_options)
         rt.stages.save("clean", story.story_id, story.to_json())
-        return f"{len(story.text)} characters, language {story.language}"
+        return f"{len(story.text)} characters, language {story.language}" + (
+            f", {len(learned)} learned boilerplate paragraphs removed" if learned else "")
 
     return _run_stage(self, "clean", ref["story_id"], work)
 

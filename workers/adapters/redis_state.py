@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -258,6 +258,44 @@ class RedisEntryLedger:
             return []
         values = self._r.mget([f"{KEY}seen:{sid}" for sid in story_ids])
         return [v.decode() if v is not None else None for v in values]
+
+    def claim_canonical_best(
+        self, canonical_id: str, story_id: str, ttl_s: int, better_than: Callable[[str], bool]
+    ) -> tuple[str, str | None]:
+        """The story that holds this canonical URL: the best copy seen so far, whatever the arrival order.
+
+        ``better_than(holder)`` says whether this story is a better copy than the current holder. Returns
+        the holder after the claim and the story it displaced (now recorded as one of its copies), if any.
+        Optimistic: a concurrent claim makes the comparison run again against the new holder.
+        """
+        key = f"{KEY}canon:{canonical_id}"
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    holder = raw.decode() if isinstance(raw, bytes) else raw
+                    if holder is not None and holder != story_id and not better_than(holder):
+                        pipe.multi()
+                        pipe.sadd(f"{key}:copies", story_id)
+                        pipe.expire(f"{key}:copies", ttl_s)
+                        pipe.execute()
+                        return holder, None
+                    pipe.multi()
+                    pipe.set(key, story_id, ex=ttl_s)
+                    if holder is not None and holder != story_id:
+                        pipe.sadd(f"{key}:copies", holder)
+                        pipe.expire(f"{key}:copies", ttl_s)
+                    pipe.srem(f"{key}:copies", story_id)
+                    pipe.execute()
+                    return story_id, holder if holder != story_id else None
+                except redis.WatchError:
+                    continue
+
+    def canonical_copies(self, canonical_id: str) -> set[str]:
+        """The stories recorded as copies of the one holding this canonical URL."""
+        members = self._r.smembers(f"{KEY}canon:{canonical_id}:copies")
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
     def forget(self, story_id: str) -> None:
         self._r.delete(f"{KEY}seen:{story_id}")

@@ -1,0 +1,87 @@
+"""Learned outlet boilerplate: a paragraph that recurs on many different stories of one outlet.
+
+The rules in config/boilerplate.yaml catch what is known up front; an outlet's own tail (an AI-production
+disclosure, a trading promotion in words no rule knows) is learned from evidence: the same paragraph on at
+least ``min_stories`` different stories of that outlet, and on no more than ``max_outlets`` outlets (a
+paragraph many outlets carry is wire copy, i.e. news). The evidence lives behind the BoilerplateMemory
+port, shared by all workers; this module only decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from pipeline.models import CleanStory
+from pipeline.ports import BoilerplateMemory, Evidence
+
+
+@dataclass(frozen=True)
+class BoilerplateOptions:
+    min_stories: int = 5  # evidence before a paragraph counts as the outlet's boilerplate
+    max_outlets: int = 1  # carried by more outlets than this: wire copy, never removed
+    max_words: int = 80  # longer paragraphs are story, whatever repeats
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def paragraph_key(paragraph: str) -> str:
+    """A short fingerprint of a paragraph, blind to case, spacing and numbers (dates, prices change)."""
+    folded = _DIGITS.sub("0", " ".join(paragraph.casefold().split()))
+    return hashlib.blake2b(folded.encode(), digest_size=8).hexdigest()
+
+
+def candidates(story: CleanStory, options: BoilerplateOptions) -> dict[str, str]:
+    """Fingerprint -> paragraph for the paragraphs of a story that could be boilerplate (short enough)."""
+    out: dict[str, str] = {}
+    for para in story.text.split("\n\n"):
+        if para and len(para.split()) <= options.max_words:
+            out.setdefault(paragraph_key(para), para)
+    return out
+
+
+def is_learned(evidence: Evidence, options: BoilerplateOptions) -> bool:
+    return evidence.stories >= options.min_stories and evidence.outlets <= options.max_outlets
+
+
+def strip_learned(
+    story: CleanStory, evidence: Mapping[str, Evidence], options: BoilerplateOptions
+) -> tuple[CleanStory, tuple[str, ...]]:
+    """The story without the paragraphs its outlet is known to repeat, and the paragraphs taken out.
+
+    The evidence must come from other stories (read before this one is recorded), so a first story is
+    never mangled. A story is never emptied: if every paragraph would go, none does.
+    """
+    kept: list[str] = []
+    removed: list[str] = []
+    for para in story.text.split("\n\n"):
+        key = paragraph_key(para)
+        if len(para.split()) <= options.max_words and key in evidence and is_learned(evidence[key], options):
+            removed.append(para)
+        else:
+            kept.append(para)
+    if not removed or not kept:
+        return story, ()
+    return replace(story, text="\n\n".join(kept)), tuple(removed)
+
+
+def outlet_key(story: CleanStory) -> str:
+    """The outlet a story's boilerplate is learned for: the host of its canonical URL, without www."""
+    host = urlsplit(story.canonical_url or story.url).hostname or story.outlet or "unknown"
+    return host.lower().removeprefix("www.")
+
+
+def remove_learned_boilerplate(
+    story: CleanStory, memory: BoilerplateMemory, options: BoilerplateOptions
+) -> tuple[CleanStory, tuple[str, ...]]:
+    """Strip what earlier stories of the outlet showed to be boilerplate, then add this story's evidence."""
+    outlet = outlet_key(story)
+    found = candidates(story, options)
+    evidence = memory.evidence(outlet, found)
+    cleaned, removed = strip_learned(story, evidence, options)
+    memory.record(outlet, story.story_id, found)
+    return cleaned, removed
