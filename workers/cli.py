@@ -1060,22 +1060,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def _add_watch_commands(sub: Any) -> None:
     p = sub.add_parser("watch", help="saved searches that push new stories and claims: add, list, show, remove")
-    p.add_argument("action", choices=("add", "list", "show", "remove"))
+    p.add_argument("action", choices=("add", "list", "show", "remove"), help="what to do with watches")
     p.add_argument("name", nargs="?", help="the watch's name (a-z, 0-9, - and _)")
     p.add_argument("words", nargs="*", help="words that must all match (stories), or be in the claim (--claims)")
     p.add_argument("--claims", action="store_true", help="watch what a speaker newly says, not stories")
     p.add_argument("--entity", help="a name or a Wikidata id, e.g. Q7184")
     p.add_argument("--speaker", help="a speaker (name or Wikidata id)")
     p.add_argument("--source", "--outlet", dest="source", help="outlet name")
-    p.add_argument("--language")
-    p.add_argument("--min-topic", type=float)
-    p.add_argument("--from", dest="date_from")
-    p.add_argument("--to", dest="date_to")
+    p.add_argument("--language", help="ISO 639-1 code, e.g. en")
+    p.add_argument("--min-topic", type=float, help="only stories at least this relevant to the topic (0..1)")
+    p.add_argument("--from", dest="date_from", type=time_bound, help="published on or after (YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", type=time_bound, help="published on or before (YYYY-MM-DD)")
     p.add_argument("--webhook", help="POST each event as signed JSON to this URL")
     p.add_argument("--secret", help="the webhook signing secret (default: generated and shown once)")
     p.add_argument("--replace", action="store_true", help="replace a watch of the same name")
-    p.add_argument("--size", type=int, default=10, help="recent events shown by `show`")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--size", type=bounded_int(1, 1000), default=10, help="recent events shown by `show`")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_watch)
 
 
@@ -1201,8 +1201,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("outlets", help="boilerplate learned per outlet: paragraphs it repeats on its stories")
-    p.add_argument("--limit", type=int, default=20, help="paragraphs shown per outlet")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=bounded_int(1, 10_000), default=20, help="paragraphs shown per outlet")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_outlets)
 
     p = sub.add_parser("serve", help="the search page and the read-only HTTP JSON API")
