@@ -696,6 +696,9 @@ class ClaimExtractor:
         para_start = self._paragraph_start(q.start)
         lo = max(min(first.start_char, q.start), para_start)
         hi = min(max(last_sent.end_char, q.end), para_end)
+        after = self.doc.char_span(min(q.end + 1, para_end), para_end, alignment_mode="expand")
+        if after is not None and len(after) and not after[0].is_quote:
+            hi = min(max(hi, after[0].sent.end_char), para_end)  # “Why now?” | she asked.: split by the parser
         # Prefer a verb after the quote ("…," he said), then one before it (He said: "…").
         for verbs in (self.speech_verbs(q.end, hi), list(reversed(self.speech_verbs(lo, q.start)))):
             for verb in verbs:
@@ -766,6 +769,8 @@ class ClaimExtractor:
 
     def _reported_by(self, verb: Any) -> Claim | None:
         comp = next((c for c in verb.children if c.dep_ in ("ccomp", "parataxis") and c.pos_ in ("VERB", "AUX")), None)
+        if comp is None:
+            comp = self._clause_after_noun_cue(verb)
         if comp is not None:
             span = self.doc[comp.left_edge.i : comp.right_edge.i + 1]
             if span.start > verb.i:
@@ -796,6 +801,15 @@ class ClaimExtractor:
             return None
         return Claim(found.name, verb.text, "reported", self.text[start:end], start, end, found.id,
                      speaker_org=found.org)
+
+    def _clause_after_noun_cue(self, verb: Any) -> Any | None:
+        """ "wrote in an editorial that …": the parser hangs the clause on the noun cue."""
+        for prep in (c for c in verb.children if c.dep_ == "prep" and c.i > verb.i):
+            for noun in (c for c in prep.children if c.dep_ == "pobj" and c.lower_ in self.cues.nouns):
+                for clause in noun.children:
+                    if clause.dep_ in ("relcl", "acl", "ccomp") and self.doc[clause.left_edge.i].lower_ == "that":
+                        return clause
+        return None
 
     def _mostly_quote(self, start: int, end: int) -> bool:
         """Reported clause that is really a direct quote (He said: "…"): the quote claim covers it."""

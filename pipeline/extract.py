@@ -166,15 +166,17 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
     vehicle = re.compile(rules.vehicle_pattern)
     out = []
     changed = False
-    taken = {t.i for e in doc.ents for t in e}
     for ent in doc.ents:
+        if out and ent.start < out[-1].end:
+            continue  # inside a name grown over it ("Times" of "Moscow Times")
         label, start, end, kb = ent.label_, ent.start, ent.end, ent.ent_id_
         words = ent.text.casefold()
         before = text[max(0, ent.start_char - 30) : ent.start_char].casefold()
         after = text[ent.end_char : ent.end_char + 30].casefold()
-        if label == "PERSON" and (words in rules.demonyms or words.rstrip("s") in rules.demonyms):
+        unlinked = label in ("PERSON", "ORG") and not kb
+        if unlinked and (words in rules.demonyms or words.rstrip("s") in rules.demonyms):
             label = "NORP"
-        elif label == "PERSON" and any(re.match(r"\s+" + re.escape(w) + r"\b", after) for w in rules.place_words):
+        elif unlinked and any(re.match(r"\s+" + re.escape(w) + r"\b", after) for w in rules.place_words):
             label = "FAC"
         elif label in ("ORG", "PERSON", "GPE") and not kb and (
             vehicle.match(ent.text)
@@ -182,23 +184,29 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
         ):
             label = "PRODUCT"
         elif label == "GPE" and kb:
-            grown = _longer_name(doc, ent, rules, taken)
+            grown = _longer_name(doc, ent, rules)
             if grown is not None:
                 start, end, label = grown
                 kb = ""
         if (label, start, end, kb) != (ent.label_, ent.start, ent.end, ent.ent_id_):
             changed = True
+            # A grown name swallows the model's entity it now covers ("Dynamo" of "Dynamo Moscow").
+            while out and out[-1].end > start:
+                out.pop()
             span = Span(doc, start, end, label=label)
-            if kb:
-                span.id_ = kb
+            span.id_ = kb  # cleared for a grown name: it is no longer the gazetteer's place
             out.append(span)
         else:
             out.append(ent)
     if changed:
         doc.ents = out
+        for span in out:
+            if not span.id_:
+                for tok in span:
+                    tok.ent_id_ = ""  # the span's id is read from its root token
 
 
-def _longer_name(doc: Any, ent: Any, rules: EntityRules, taken: set[int]) -> tuple[int, int, str] | None:
+def _longer_name(doc: Any, ent: Any, rules: EntityRules) -> tuple[int, int, str] | None:
     """ "Real Madrid", "Northern Ireland", "Washington Post": the whole name, with its type."""
     text = doc.text
     left = text[max(0, ent.start_char - 25) : ent.start_char]
@@ -207,13 +215,13 @@ def _longer_name(doc: Any, ent: Any, rules: EntityRules, taken: set[int]) -> tup
         for w in words:
             if left.endswith(w + " "):
                 span = doc.char_span(ent.start_char - len(w) - 1, ent.end_char)
-                if span is not None and not any(t.i in taken for t in span if t.i < ent.start):
+                if span is not None:
                     return span.start, span.end, label
     for words, label in ((rules.after_org, "ORG"), (rules.after_place, "GPE")):
         for w in words:
             if right.startswith(" " + w) and not right[len(w) + 1 : len(w) + 2].isalpha():
                 span = doc.char_span(ent.start_char, ent.end_char + 1 + len(w))
-                if span is not None and not any(t.i in taken for t in span if t.i >= ent.end):
+                if span is not None:
                     return span.start, span.end, label
     return None
 

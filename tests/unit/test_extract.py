@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.claims import load_cues
 from pipeline.extract import (
     ExtractOptions,
     add_gazetteer,
@@ -20,7 +21,6 @@ from pipeline.extract import (
     load_topic,
     normalise_name,
 )
-from pipeline.claims import load_cues
 from pipeline.models import Claim, CleanStory, Entity, Extraction
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
