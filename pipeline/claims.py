@@ -235,6 +235,7 @@ class ClaimExtractor:
         self.person_name = person_name or normalise
         self.demonyms = demonyms
         self.cues = cues or CueLexicon()
+        self._quote_cues = self.cues.verbs | self.cues.quote_only
         self.text: str = doc.text
         self.by_id = by_id
         self.normalise = normalise
@@ -524,7 +525,7 @@ class ClaimExtractor:
         return self._as_speaker(near[0]) if near else None
 
     def is_cue(self, tok: Any, quote_only: bool = True) -> bool:
-        forms = self.cues.verbs | self.cues.quote_only if quote_only else self.cues.verbs
+        forms = self._quote_cues if quote_only else self.cues.verbs
         return tok.lower_ in forms and tok.pos_ in ("VERB", "AUX") and not self.inside_quote(tok.idx)
 
     def negated(self, verb: Any) -> bool:

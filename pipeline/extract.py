@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections import Counter
@@ -157,14 +158,27 @@ def normalise_person(text: str) -> str:
     return name or normalise_name(text)
 
 
+@functools.cache
+def _rule_patterns(rules: EntityRules) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The rules' word lists as three compiled patterns, made once per rule set."""
+    never = r"(?!x)x"
+    vehicles = "|".join(re.escape(w) for w in rules.vehicle_words) or never
+    places = "|".join(re.escape(w) for w in rules.place_words) or never
+    return (
+        re.compile(rules.vehicle_pattern),
+        re.compile(rf"\b(?:{vehicles})\s+(?:the\s+)?$"),
+        re.compile(rf"\s+(?:{places})\b"),
+    )
+
+
 def check_entities(doc: Any, rules: EntityRules) -> None:
     """Correct the model's entity types in place: demonyms are not people, vehicles and vessels not
     organisations, a named base or bridge not a person, and a longer name wins over a place in it."""
     from spacy.tokens import Span
 
     text = doc.text
-    vehicle = re.compile(rules.vehicle_pattern)
-    out = []
+    vehicle, vehicle_before, place_after = _rule_patterns(rules)
+    out: list[Any] = []
     changed = False
     for ent in doc.ents:
         if out and ent.start < out[-1].end:
@@ -176,11 +190,11 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
         unlinked = label in ("PERSON", "ORG") and not kb
         if unlinked and (words in rules.demonyms or words.rstrip("s") in rules.demonyms):
             label = "NORP"
-        elif unlinked and any(re.match(r"\s+" + re.escape(w) + r"\b", after) for w in rules.place_words):
+        elif unlinked and place_after.match(after):
             label = "FAC"
         elif label in ("ORG", "PERSON", "GPE") and not kb and (
             vehicle.match(ent.text)
-            or any(re.search(r"\b" + re.escape(w) + r"\s+(?:the\s+)?$", before) for w in rules.vehicle_words)
+            or vehicle_before.search(before)
         ):
             label = "PRODUCT"
         elif label == "GPE" and kb:
