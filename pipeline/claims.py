@@ -333,8 +333,17 @@ class ClaimExtractor:
         return _Speaker(m.name, m.id)
 
     def _describe(self, span: Any) -> str:
-        """A speaker described, not named: "Poland's defence minister" becomes "Polish defence minister"."""
+        """A speaker described, not named: "Poland's defence minister" becomes "Polish defence minister".
+
+        Without an article or possessive, and a common noun lower-cased at the start of a sentence,
+        so "Officials" and "officials" are one speaker."""
+        while len(span) > 1 and span[0].lower_ in ("a", "an", "the", "its", "their", "his", "her", "our"):
+            span = span[1:]
         text = str(self.normalise(span.text))
+        first = span[0]
+        common = first.pos_ in ("NOUN", "ADJ") and not first.ent_type_
+        if common and first.text[:1].isupper() and text.startswith(first.text):
+            text = first.lower_ + text[len(first.text) :]
         m = _POSSESSIVE.match(text)
         if m and (demonym := self.demonyms.get(m.group(1).casefold())):
             text = f"{demonym} {m.group(2)}"
@@ -498,7 +507,7 @@ class ClaimExtractor:
         if org is not None:
             skip |= {t.i for t in core if org.start <= t.idx < org.end}
         words = [
-            t.text if t.pos_ == "PROPN" or t.ent_type_ or (t.text[:1].isupper() and not t.is_sent_start) else t.lower_
+            t.text if t.pos_ == "PROPN" or t.ent_type_ else t.lower_
             for t in core
             if t.i not in skip and not t.is_punct
         ]

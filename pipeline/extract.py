@@ -47,6 +47,10 @@ class EntityRules:
     before_org: tuple[str, ...] = ()  # "Real" + Madrid is a club
     after_place: tuple[str, ...] = ()
     after_org: tuple[str, ...] = ()  # Washington + "Post" is a newspaper
+    place_before: tuple[str, ...] = ()  # "near the town of" + a name: a place
+    label_before: tuple[str, ...] = ()  # "codename" + a name: a label
+    label_first_words: frozenset[str] = frozenset()  # "Project" Tessera
+    org_last_words: frozenset[str] = frozenset()  # Dunmore "Rovers"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def load_entity_rules(spec: Mapping[str, Any], gazetteer: Sequence[GazetteerEntr
         before_org=sided("longer_name_before", "org"),
         after_place=sided("longer_name_after", "place"),
         after_org=sided("longer_name_after", "org"),
+        place_before=words("place_before"),
+        label_before=words("label_before"),
+        label_first_words=frozenset(str(w) for w in spec.get("label_first_words") or ()),
+        org_last_words=frozenset(str(w) for w in spec.get("org_last_words") or ()),
     )
 
 
@@ -153,21 +161,32 @@ _TITLES = re.compile(
 def normalise_person(text: str) -> str:
     """A person's name for grouping: no titles ("Mr", "President"), no article, words capitalised."""
     name = _TITLES.sub("", normalise_name(text))
+    name = re.sub(r"(?:\s+\S*\d\S*)+$", "", name)  # "Henrik Solvang 6-4": a score caught in the name
     if name.isupper() and len(name) > 4:
         name = name.title()  # "PUTIN" in a shouted headline is Putin
     return name or normalise_name(text)
 
 
+def _listed_with_place(previous: Sequence[Any], ent: Any, text: str) -> bool:
+    """ "Lublin and Rzeszow": a name listed right after a place is a place."""
+    if not previous or previous[-1].label_ not in ("GPE", "LOC", "FAC"):
+        return False
+    return re.fullmatch(r",?\s+(?:and|or)\s+|,\s+", text[previous[-1].end_char : ent.start_char]) is not None
+
+
 @functools.cache
-def _rule_patterns(rules: EntityRules) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """The rules' word lists as three compiled patterns, made once per rule set."""
-    never = r"(?!x)x"
-    vehicles = "|".join(re.escape(w) for w in rules.vehicle_words) or never
-    places = "|".join(re.escape(w) for w in rules.place_words) or never
+def _rule_patterns(rules: EntityRules) -> tuple[re.Pattern[str], ...]:
+    """The rules' word lists as compiled patterns, made once per rule set."""
+
+    def alternatives(words: Sequence[str]) -> str:
+        return "|".join(re.escape(w) for w in words) or r"(?!x)x"
+
     return (
         re.compile(rules.vehicle_pattern),
-        re.compile(rf"\b(?:{vehicles})\s+(?:the\s+)?$"),
-        re.compile(rf"\s+(?:{places})\b"),
+        re.compile(rf"\b(?:{alternatives(rules.vehicle_words)})\s+(?:the\s+)?$"),
+        re.compile(rf"\s+(?:{alternatives(rules.place_words)})\b"),
+        re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$"),
+        re.compile(rf"\b(?:{alternatives(rules.label_before)})\s+$"),
     )
 
 
@@ -177,7 +196,7 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
     from spacy.tokens import Span
 
     text = doc.text
-    vehicle, vehicle_before, place_after = _rule_patterns(rules)
+    vehicle, vehicle_before, place_after, place_before, label_before = _rule_patterns(rules)
     out: list[Any] = []
     changed = False
     for ent in doc.ents:
@@ -188,10 +207,17 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
         before = text[max(0, ent.start_char - 30) : ent.start_char].casefold()
         after = text[ent.end_char : ent.end_char + 30].casefold()
         unlinked = label in ("PERSON", "ORG") and not kb
+        name_words = ent.text.split()
         if unlinked and (words in rules.demonyms or words.rstrip("s") in rules.demonyms):
             label = "NORP"
-        elif unlinked and place_after.match(after):
-            label = "FAC"
+        elif unlinked and (label_before.search(before) or name_words[0] in rules.label_first_words):
+            label = "WORK_OF_ART"  # a codename or project: not an actor
+        elif unlinked and (place_after.match(after) or place_after.match(" " + name_words[-1].casefold())):
+            label = "FAC"  # "Amari air base", "Lynx Crossing"
+        elif label == "PERSON" and not kb and (place_before.search(before) or _listed_with_place(out, ent, text)):
+            label = "GPE"  # "near the town of Elbweiler", "Lublin and Rzeszow"
+        elif label == "PERSON" and not kb and name_words[-1] in rules.org_last_words:
+            label = "ORG"
         elif label in ("ORG", "PERSON", "GPE") and not kb and (
             vehicle.match(ent.text)
             or vehicle_before.search(before)
@@ -255,6 +281,13 @@ def _entities(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Entity]:
         if len(name) < 2:
             continue
         counts[(name, etype, None)] += 1
+    # "Kask" after "Siim Kask": one person, counted once under the full name.
+    full = {n.split()[-1]: (n, t, i) for (n, t, i) in counts if t == "person" and len(n.split()) > 1}
+    # "Dunmore" after "Dunmore Rovers": the club's short name, not a person.
+    clubs = {n.split()[0]: (n, t, i) for (n, t, i) in counts if t == "org" and len(n.split()) > 1}
+    for key in [k for k in counts if k[1] == "person" and len(k[0].split()) == 1]:
+        if key[0] in full or key[0] in clubs:
+            counts[full.get(key[0]) or clubs[key[0]]] += counts.pop(key)
     return [Entity(name=n, type=t, id=i, count=c) for (n, t, i), c in counts.most_common()]
 
 

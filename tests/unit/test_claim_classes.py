@@ -250,3 +250,23 @@ def test_claim_parts_and_org_round_trip_through_json(nlp: Any, options: ExtractO
     x = extract(_story('"We are ready," a senior NATO official said, "and we will act if we have to."'), nlp, options)
     assert x.claims[0].parts and x.claims[0].speaker_org == "NATO"
     assert Extraction.from_json(json.loads(json.dumps(x.to_json()))) == x
+
+
+def test_places_labels_and_surnames_are_not_people_of_their_own(nlp: Any, options: ExtractOptions) -> None:
+    text = (
+        "The scramble was logged under the mission codename Silvergull. Investigators found debris near the town of "
+        "Elbweiler on Monday.\n\nDefence Minister Jan Novak visited the site. Novak said the debris would be examined."
+    )
+    people = {e.name: e.count for e in extract(_story(text), nlp, options).entities if e.type == "person"}
+    assert "Silvergull" not in people and "Elbweiler" not in people
+    assert set(people) == {"Jan Novak"}
+
+
+def test_a_surname_alone_counts_for_the_full_name(nlp: Any) -> None:
+    from spacy.tokens import Span
+
+    from pipeline.extract import _entities
+
+    doc = nlp.make_doc("Jan Novak visited Riga. Novak said little.")
+    doc.ents = [Span(doc, 0, 2, label="PERSON"), Span(doc, 5, 6, label="PERSON")]
+    assert [(e.name, e.count) for e in _entities(doc, {})] == [("Jan Novak", 2)]
