@@ -706,11 +706,12 @@ class ClaimExtractor:
         para_start = self._paragraph_start(q.start)
         lo = max(min(first.start_char, q.start), para_start)
         hi = min(max(last_sent.end_char, q.end), para_end)
-        after = self.doc.char_span(min(q.end + 1, para_end), para_end, alignment_mode="expand")
-        if after is not None and len(after) and not after[0].is_quote:
-            hi = min(max(hi, after[0].sent.end_char), para_end)  # “Why now?” | she asked.: split by the parser
+        after = self.speech_verbs(q.end, hi)
+        if not after and self.text[q.start : q.end].rstrip()[-1:] in "?!,—":
+            # “Why now?” | she asked.: the parser split the sentence after a question; the cue sits right there.
+            after = self.speech_verbs(q.end, min(q.end + 40, para_end))
         # Prefer a verb after the quote ("…," he said), then one before it (He said: "…").
-        for verbs in (self.speech_verbs(q.end, hi), list(reversed(self.speech_verbs(lo, q.start)))):
+        for verbs in (after, list(reversed(self.speech_verbs(lo, q.start)))):
             for verb in verbs:
                 if self.negated(verb):
                     continue

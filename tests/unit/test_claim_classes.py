@@ -270,3 +270,10 @@ def test_a_surname_alone_counts_for_the_full_name(nlp: Any) -> None:
     doc = nlp.make_doc("Jan Novak visited Riga. Novak said little.")
     doc.ents = [Span(doc, 0, 2, label="PERSON"), Span(doc, 5, 6, label="PERSON")]
     assert [(e.name, e.count) for e in _entities(doc, {})] == [("Jan Novak", 2)]
+
+
+def test_next_sentence_speaker_does_not_take_the_end_of_a_split_quote(nlp: Any, options: ExtractOptions) -> None:
+    text = '"We are ready," Maria Lopez said, "and we will act." A senior official said the talks had failed.'
+    quote, reported = _claims(nlp, options, text)
+    assert quote.speaker == "Maria Lopez" and [text[s:e] for s, e in quote.parts] == ["and we will act."]
+    assert (reported.speaker, reported.text) == ("unnamed senior official", "the talks had failed")
