@@ -388,7 +388,10 @@ class ClaimExtractor:
             obj = next((c for c in quoted.children if c.dep_ == "dobj"), None)
             if obj is not None:
                 return self._speaker_of_np(obj)
-        subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        subjects = [c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")]
+        # "his counterpart Viktor Orban had told him": the parser may give two subjects; the named one speaks.
+        named = [c for c in subjects if any(m.kind == "person" for m in self._mentions_in([c]))]
+        subj = (named or subjects or [None])[0]
         if subj is None and verb.dep_ in ("conj", "advcl", "xcomp", "pcomp") and verb.head is not verb:
             return self.speaker_of(verb.head if verb.dep_ != "pcomp" else verb.head.head)
         if subj is None or subj.is_punct or self.inside_quote(subj.idx) or _DATELINE_WORD.fullmatch(subj.text):
@@ -509,7 +512,7 @@ class ClaimExtractor:
         words = [
             t.text if t.pos_ == "PROPN" or t.ent_type_ else t.lower_
             for t in core
-            if t.i not in skip and not t.is_punct
+            if t.i not in skip and not t.is_punct and t.i <= head.i
         ]
         singular = head.lower_.rstrip("s") if head.lower_ != "people" else "person"
         if head.lower_ in ("the", "this") or (words and words[0] in ("the",)):
@@ -587,7 +590,7 @@ class ClaimExtractor:
             head = node.head
             if head is node:
                 return None
-            if head.dep_ == "prep" and node.dep_ == "pobj":
+            if head.dep_ == "prep" and node.dep_ in ("pobj", "amod", "pcomp", "dobj"):
                 prep, node = head, head
                 continue
             if node.dep_ in ("conj", "appos") and head.idx >= q.start:
@@ -622,6 +625,10 @@ class ClaimExtractor:
                 continue
             attribution = self._attribution(q)
             if words < MIN_QUOTE_WORDS and not pending and not q.continued:
+                more = self._split_from_previous(q, attribution, claims, last) if attribution else None
+                if more or (attribution is None and self._right_after(q, claims)):
+                    claims.append(self._extend(claims.pop(), [q]))  # “It's a disgrace,” he said. “A total disgrace.”
+                    continue
                 if attribution is not None and attribution.cue_start >= 0 and self._directly_attributed(q, attribution):
                     pass  # "«Never,» he said." is a whole answer
                 else:
@@ -657,9 +664,17 @@ class ClaimExtractor:
         """The cue sits right beside the quote (“…,” she said / she said: “…”)."""
         if a.cue_start >= q.end:
             between = self.text[q.end : a.cue_start]
-            return len(between) <= 40 and "\n" not in between
+            if len(between) > 40 or "\n" in between:
+                return False
+            # Nothing but the cue's subject between: not "«a term», a word Western governments reject".
+            span = self.doc.char_span(q.end + 1, a.cue_start, alignment_mode="contract")
+            verb = self.doc.char_span(a.cue_start, a.cue_start + 1, alignment_mode="expand")
+            if span is None or verb is None:
+                return True
+            subject = {t.i for c in verb[0].children if c.dep_ in ("nsubj", "nsubjpass") for t in c.subtree}
+            return all(t.is_punct or t.i in subject or t.pos_ in ("ADV", "PART") for t in span)
         between = self.text[a.cue_start : q.start]
-        return len(between) <= 40 and between.rstrip(" “\"«‘").endswith(":") and "\n" not in between
+        return len(between) <= 40 and between.rstrip(" “\"«‘").endswith((":", ",")) and "\n" not in between
 
     def _split_from_previous(
         self, q: QuoteSpan, a: _Attribution, claims: list[Claim], last: _Attribution | None
@@ -686,6 +701,14 @@ class ClaimExtractor:
         more = tuple(x for x in (_trimmed(self.text, p.start, p.end) for p in parts) if x[1] > x[0])
         return Claim(claim.speaker, claim.cue, claim.kind, claim.text, claim.start, claim.end, claim.speaker_id,
                      parts=claim.parts + more, speaker_org=claim.speaker_org)
+
+    def _right_after(self, q: QuoteSpan, claims: list[Claim]) -> bool:
+        """A short quote just after a direct claim's attribution, in the same paragraph: more of it."""
+        if not claims or claims[-1].kind != "direct":
+            return False
+        prev_end = claims[-1].parts[-1][1] if claims[-1].parts else claims[-1].end
+        between = self.text[prev_end : q.start]
+        return "\n" not in between and len(between) <= 60
 
     def _continues_previous(self, q: QuoteSpan, claims: list[Claim]) -> bool:
         """An unattributed quote right after a quoted speaker's words, in the same or the next paragraph."""
@@ -884,7 +907,9 @@ def extract_claims(
     out: list[Claim] = []
     for c in claims:
         if out and c.start < out[-1].end and (min(c.end, out[-1].end) - c.start) >= 0.5 * (c.end - c.start):
-            continue
+            nested = c.end <= out[-1].end and c.speaker != out[-1].speaker and c.kind == "reported"
+            if not nested:  # "X said Y had told him that …": both are claims, each of its own speaker
+                continue
         out.append(c)
     return out
 

@@ -277,3 +277,25 @@ def test_next_sentence_speaker_does_not_take_the_end_of_a_split_quote(nlp: Any, 
     quote, reported = _claims(nlp, options, text)
     assert quote.speaker == "Maria Lopez" and [text[s:e] for s, e in quote.parts] == ["and we will act."]
     assert (reported.speaker, reported.text) == ("unnamed senior official", "the talks had failed")
+
+
+def test_nested_attribution_gives_both_speakers_their_claim(nlp: Any, options: ExtractOptions) -> None:
+    outer, inner = _claims(nlp, options, "Novak said his counterpart Viktor Orban had told him that the pipeline would stay open.")
+    assert (outer.speaker, outer.cue) == ("Novak", "said") and outer.text.startswith("his counterpart")
+    assert (inner.speaker, inner.cue, inner.text) == ("Viktor Orbán", "told", "the pipeline would stay open")
+
+
+def test_fragments_after_as_and_of(nlp: Any, options: ExtractOptions) -> None:
+    claims = _claims(nlp, options, 'Defence Minister Jan Novak described the talks as "constructive" and warned of "serious consequences" if they failed.')
+    assert [(c.kind, c.cue, c.text) for c in claims] == [("fragment", "described", "constructive"), ("fragment", "warned", "serious consequences")]
+
+
+def test_a_label_is_not_quoted_by_whoever_comes_after_it(nlp: Any, options: ExtractOptions) -> None:
+    claims = _claims(nlp, options, 'Russia calls the war a "special military operation", a term Western governments reject.')
+    assert [(c.speaker, c.kind) for c in claims] == [("Russia", "fragment")]
+
+
+def test_short_rest_of_a_split_quote_joins_it(nlp: Any, options: ExtractOptions) -> None:
+    text = '"It\'s a disgrace," Weber said of the decision. "A total disgrace."'
+    claim = _only(nlp, options, text)
+    assert claim.text == "It's a disgrace" and [text[s:e] for s, e in claim.parts] == ["A total disgrace."]
