@@ -517,6 +517,7 @@ class ClaimExtractor:
         singular = head.lower_.rstrip("s") if head.lower_ != "people" else "person"
         if head.lower_ in ("the", "this") or (words and words[0] in ("the",)):
             words = words[1:]
+        words = words or [head.lower_]
         speaker = _Speaker("unnamed " + " ".join(words), None, self._as_speaker(org).name if org else None)
         if any(c.dep_ == "det" and c.lower_ in ("the", "this", "that", "these", "those") for c in head.children):
             return self._anonymous.get(singular, speaker)
@@ -763,7 +764,7 @@ class ClaimExtractor:
                 run.append(self.doc[run[-1].i + 1])
             name = self.normalise(" ".join(t.text for t in run))
             for m in self.mentions:  # a surname alone: the full name said earlier
-                if m.kind == "person" and m.name.split()[-1] == name.split()[-1]:
+                if m.kind == "person" and m.name.split()[-1:] == name.split()[-1:]:
                     return _Attribution(_Speaker(m.name, m.id), ":", lo + len(lead))
             return _Attribution(_Speaker(name), ":", lo + len(lead))
         return None
