@@ -918,6 +918,12 @@ def extract_claims(
 _SPACE = re.compile(r"\s+")
 
 
+def quotation(claim: Claim, text: str) -> str:
+    """The claim's words with the further parts of its quotation, joined by an ellipsis."""
+    parts = [text[s:e] for s, e in claim.parts if 0 <= s < e <= len(text)]
+    return " … ".join([claim.text, *parts])
+
+
 def claim_key(claim: Claim) -> str:
     """The same words by the same speaker, however punctuated: one claim across stories."""
     words = _SPACE.sub(" ", re.sub(r"[^\w\s]", " ", claim.text.casefold())).strip()
