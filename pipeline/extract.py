@@ -224,7 +224,7 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
         ):
             label = "PRODUCT"
         elif label == "GPE" and kb:
-            grown = _longer_name(doc, ent, rules)
+            grown = _longer_name(doc, text, ent, rules)
             if grown is not None:
                 start, end, label = grown
                 kb = ""
@@ -246,9 +246,8 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
                     tok.ent_id_ = ""  # the span's id is read from its root token
 
 
-def _longer_name(doc: Any, ent: Any, rules: EntityRules) -> tuple[int, int, str] | None:
+def _longer_name(doc: Any, text: str, ent: Any, rules: EntityRules) -> tuple[int, int, str] | None:
     """ "Real Madrid", "Northern Ireland", "Washington Post": the whole name, with its type."""
-    text = doc.text
     left = text[max(0, ent.start_char - 25) : ent.start_char]
     right = text[ent.end_char : ent.end_char + 25]
     for words, label in ((rules.before_org, "ORG"), (rules.before_place, "GPE")):
