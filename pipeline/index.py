@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.claims import claim_key
+from pipeline.claims import claim_key, quotation
 from pipeline.models import (
     PIPELINE_VERSION,
     Claim,
@@ -95,7 +95,7 @@ def story_document(story: CleanStory, dup: DedupeResult, extraction: Extraction,
                 "speaker_id": c.speaker_id,
                 "cue": c.cue,
                 "kind": c.kind,
-                "text": c.text,
+                "text": quotation(c, story.text),  # a split quote's parts joined: one claim, read whole
                 "key": claim_key(c),
                 "start": c.start,
                 "end": c.end,

@@ -164,6 +164,16 @@ class Claim:
     start: int
     end: int
     speaker_id: str | None = None
+    # Further parts of the same quotation, as (start, end): after an interrupting attribution
+    # (“A,” he said, “B.”) or in the paragraphs a wire quote runs on into.
+    parts: tuple[tuple[int, int], ...] = ()
+    speaker_org: str | None = None  # for an unnamed source ("unnamed official"): whom they speak for
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Claim:
+        fields = dict(data)
+        fields["parts"] = tuple((int(s), int(e)) for s, e in fields.get("parts", ()))
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -192,7 +202,7 @@ class Extraction:
         return cls(
             story_id=data["story_id"],
             entities=tuple(Entity(**e) for e in data.get("entities", ())),
-            claims=tuple(Claim(**c) for c in data.get("claims", ())),
+            claims=tuple(Claim.from_json(c) for c in data.get("claims", ())),
             topic_score=float(data.get("topic_score", 0.0)),
             topic_reasons=tuple(data.get("topic_reasons", ())),
             skipped=data.get("skipped"),

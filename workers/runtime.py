@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from pipeline.boilerplate import BoilerplateOptions
+from pipeline.claims import load_cues
 from pipeline.clean import CleanOptions, load_rules
 from pipeline.dedupe import DedupeOptions, WireRule
-from pipeline.extract import ExtractOptions, add_gazetteer, load_gazetteer, load_topic
+from pipeline.extract import ExtractOptions, add_gazetteer, load_entity_rules, load_gazetteer, load_topic
 from pipeline.models import Feed
 from pipeline.polling import PollPolicy
 from pipeline.ports import StoryIndex
@@ -198,9 +199,14 @@ class Runtime:
     @functools.cached_property
     def extract_options(self) -> ExtractOptions:
         cfg = self.settings.config_dir
+        spec = load_yaml(cfg / "gazetteer.yaml") or {}
+        gazetteer = load_gazetteer(spec.get("entities", []))
+        cues = load_yaml(cfg / "cues.yaml") if (cfg / "cues.yaml").exists() else {}
         return ExtractOptions(
-            gazetteer=load_gazetteer((load_yaml(cfg / "gazetteer.yaml") or {}).get("entities", [])),
+            gazetteer=gazetteer,
             topic=load_topic(load_yaml(cfg / "topic.yaml")),
+            cues=load_cues(cues or {}),
+            entity_rules=load_entity_rules(spec.get("rules") or {}, gazetteer),
         )
 
     @functools.cached_property

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
+from pipeline.claims import load_cues
 from pipeline.extract import (
     ExtractOptions,
     add_gazetteer,
     extract,
     extract_many,
+    load_entity_rules,
     load_gazetteer,
     load_topic,
     normalise_name,
@@ -26,11 +28,12 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 @pytest.fixture(scope="module")
 def options() -> ExtractOptions:
-    gazetteer = load_gazetteer(
-        yaml.safe_load((CONFIG / "gazetteer.yaml").read_text(encoding="utf-8"))["entities"]
-    )
+    spec = yaml.safe_load((CONFIG / "gazetteer.yaml").read_text(encoding="utf-8"))
+    gazetteer = load_gazetteer(spec["entities"])
     topic = load_topic(yaml.safe_load((CONFIG / "topic.yaml").read_text(encoding="utf-8")))
-    return ExtractOptions(gazetteer=gazetteer, topic=topic)
+    cues = load_cues(yaml.safe_load((CONFIG / "cues.yaml").read_text(encoding="utf-8")))
+    rules = load_entity_rules(spec["rules"], gazetteer)
+    return ExtractOptions(gazetteer=gazetteer, topic=topic, cues=cues, entity_rules=rules)
 
 
 @pytest.fixture(scope="module")

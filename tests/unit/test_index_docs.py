@@ -423,3 +423,12 @@ def test_document_round_trips_to_its_stage_results(doc: dict[str, Any]) -> None:
     story, dup, extraction = story_from_document(doc)
     again = story_document(story, dup, extraction, indexed_at=doc["indexed_at"])
     assert again == doc
+
+
+def test_split_quotation_is_indexed_whole() -> None:
+    from pipeline.claims import quotation
+
+    text = '"We are ready," Lopez said, "and we will act."'
+    claim = Claim("Lopez", "said", "direct", "We are ready", 1, 13, parts=((29, 45),))
+    assert quotation(claim, text) == "We are ready … and we will act."
+    assert quotation(Claim("Lopez", "said", "direct", "We are ready", 1, 13), text) == "We are ready"
