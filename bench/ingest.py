@@ -352,11 +352,15 @@ def wait_searchable(index: Any, sids: Iterable[str], found: dict[str, float], un
                     stop_when: Any = None) -> None:
     """Record when each story id becomes searchable (index refreshed as search sees it)."""
     missing = set(sids) - set(found)
+    total, shown = len(missing), 0.0
     while missing and time.time() < until:
         now = time.time()
         for sid in index.present(missing):
             found[sid] = now
         missing -= set(found)
+        if now - shown >= 10:  # progress, for a run that takes minutes
+            shown = now
+            print(f"  {total - len(missing):,}/{total:,} searchable", flush=True)
         if stop_when is not None and stop_when():
             return
         time.sleep(every)
