@@ -20,6 +20,7 @@ from workers.adapters.percolator import EmbeddedWatchIndex
 from workers.adapters.sqlite_index import SqliteIndex
 from workers.api import Api, WatchApi, make_server
 from workers.cli import _watch_api
+from workers.cli_errors import UsageError
 from workers.runtime import Runtime
 from workers.settings import Settings
 from workers.watches import Novelty, WatchLog, WatchMatcher, WatchStore
@@ -100,9 +101,10 @@ def test_writes_need_the_bearer_token(writable: str, redis_client: Any) -> None:
 
 
 def test_write_mode_needs_a_token_to_start(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="TOKEN"):
+    # A usage error: `wirewatch serve` ends in one line with exit status 2.
+    with pytest.raises(UsageError, match="TOKEN"):
         _watch_api(Runtime(Settings(data_dir=tmp_path, api_write="on")))
-    with pytest.raises(SystemExit, match="on or off"):
+    with pytest.raises(UsageError, match="on or off"):
         _watch_api(Runtime(Settings(data_dir=tmp_path, api_write="yes")))
 
 
