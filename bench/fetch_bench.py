@@ -104,7 +104,7 @@ def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
         feeds_file.write_text(json.dumps({"feeds": [{"name": f"f{i}", "url": u, "interval_s": 300}
                                                     for i, u in enumerate(urls)]}))
         # Shipped defaults but for where the feeds are (and the test hosts allowed).
-        allowed = tuple(sorted({host_for(i, hosts) for i in range(feeds)}))
+        allowed = tuple(sorted({f"{host_for(i, hosts)}:{server.httpd.server_address[1]}" for i in range(feeds)}))
         settings = Settings(data_dir=data, feeds_file=str(feeds_file), allow_hosts=allowed, log_level="WARNING")
         defaults = Settings()
         runtime = Runtime(settings)

@@ -392,7 +392,7 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
                                                     for n, u, i in web.feed_urls()]}))
         # Shipped defaults everywhere but where the services, feeds and test hosts are.
         settings = Settings(redis_url=rd, elasticsearch_url=es, index_prefix=prefix, data_dir=data,
-                            feeds_file=str(feeds_file), allow_hosts=tuple(web.hosts), log_level="WARNING")
+                            feeds_file=str(feeds_file), allow_hosts=tuple(f"{h}:{web.port}" for h in web.hosts), log_level="WARNING")
         defaults = Settings()
         runtime = Runtime(settings)
         runtime.redis.flushdb()

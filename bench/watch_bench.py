@@ -198,7 +198,7 @@ def alert_lag(n_watches: int, rate: float, seconds: float, hooked: bool = True) 
         (Path(data) / "none.yaml").write_text("feeds: []\n")
         settings = Settings(redis_url=rd, elasticsearch_url=es, index_prefix=prefix, data_dir=Path(data),
                             feeds_file=str(Path(data) / "none.yaml"), log_level="WARNING",
-                            allow_hosts=("127.0.0.1",))
+                            allow_hosts=(hook_url.split("/")[2],))
         runtime = Runtime(settings)
         runtime.redis.flushdb()
         index = runtime.index

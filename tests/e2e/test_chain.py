@@ -66,7 +66,7 @@ def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             index_prefix=prefix,
             data_dir=data,
             feeds_file=str(feeds),
-            allow_hosts=("127.0.0.1",),
+            allow_hosts=(server.base_url.split("//")[1],),
             log_level="WARNING",
             **FAST,
         )
@@ -74,7 +74,7 @@ def ingested(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         embedded = EmbeddedRedis(data / "redis")
         embedded.start()
         settings = Settings(
-            data_dir=data, feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING", **FAST
+            data_dir=data, feeds_file=str(feeds), allow_hosts=(server.base_url.split("//")[1],), log_level="WARNING", **FAST
         )
     runtime = Runtime(settings)
     runtime.index  # noqa: B018 - prepared before workers start, as `wirewatch run` does

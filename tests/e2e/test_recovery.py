@@ -79,7 +79,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Site, Settings, Runtime]]:
     redis.start()
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(json.dumps({"feeds": [{"name": "site", "url": f"{site.base}/rss", "interval_s": 1}]}))
-    settings = Settings(data_dir=tmp_path, feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING",
+    settings = Settings(data_dir=tmp_path, feeds_file=str(feeds), allow_hosts=(site.base.split("//")[1],), log_level="WARNING",
                         poll_min_interval_s=1.0, poll_max_interval_s=2.0, dispatch_every_s=0.5, host_min_gap_s=0.0,
                         stuck_after_s=1.0, task_max_retries=1)
     runtime = Runtime(settings)

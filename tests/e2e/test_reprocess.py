@@ -55,7 +55,7 @@ def test_rebuild_after_gazetteer_change(tmp_path: Path, redis_url: str, es_url: 
     with contextlib.ExitStack() as stack:
         prefix = stack.enter_context(temporary_prefix(es_url))
         settings = Settings(redis_url=redis_url, elasticsearch_url=es_url, index_prefix=prefix, data_dir=tmp_path,
-                            config_dir=config, feeds_file=str(feeds), allow_hosts=("127.0.0.1",),
+                            config_dir=config, feeds_file=str(feeds), allow_hosts=(server.base_url.split("//")[1],),
                             log_level="WARNING", **FAST)
         runtime = Runtime(settings)
         index = runtime.index

@@ -107,7 +107,7 @@ def test_watch_from_add_through_live_ingest_to_atom_sse_and_webhook(
         services["index_prefix"] = stack.enter_context(temporary_prefix(es_url))
         redis.Redis.from_url(services["redis_url"]).flushdb()
     settings = Settings(
-        data_dir=tmp_path / "data", feeds_file=str(feeds), allow_hosts=("127.0.0.1",), log_level="WARNING",
+        data_dir=tmp_path / "data", feeds_file=str(feeds), allow_hosts=(demo.base_url.split("//")[1], hooks.url.split("/")[2]), log_level="WARNING",
         poll_min_interval_s=1.0, dispatch_every_s=0.5, host_min_gap_s=0.0, host_max_concurrency=16,
         api_port=port, public_url=f"http://127.0.0.1:{port}", **services,
     )

@@ -998,7 +998,7 @@ def run_world(
             index_prefix=f"wwfaults-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}",
             data_dir=root / "data",
             feeds_file=str(feeds_file),
-            allow_hosts=("127.0.0.1",),
+            allow_hosts=(feeds.base_url.split("//")[1],),  # exactly the feed server: host and port
             visibility_timeout_s=20,
             stuck_after_s=30.0,
             poll_min_interval_s=1.0,
