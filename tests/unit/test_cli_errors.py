@@ -6,6 +6,7 @@ Walks through the list of issue 18 item by item, on the embedded index (and a re
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from workers.api import Api
 WIREWATCH = [sys.executable, "-m", "workers.cli"]
 DRILLS_SID = "d" * 32
 LONE_SID = "e" * 32
+PAGE = 4096
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 LONG_SID = "c" * 32  # longer than a pipe holds
 
 
@@ -279,10 +282,20 @@ def test_an_unknown_option_is_still_an_error(env: dict[str, str], capsys: pytest
     ],
 )
 def test_piping_into_head_ends_quietly(env: dict[str, str], argv: tuple[str, ...]) -> None:
-    proc = subprocess.Popen([*WIREWATCH, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()  # what `head -1` reads before it exits
-    proc.stdout.close()
+    # A pipe holds 64 KiB by default; a writer whose whole output fits ends with 0 before the reader
+    # goes away, whatever it does about a closed pipe. The pipe is shrunk to one page first, and the
+    # output checked to be larger, so the writer always meets the closed pipe.
+    full = subprocess.run([*WIREWATCH, *argv], capture_output=True, env=env, timeout=120)
+    assert full.returncode == 0, full.stderr.decode()
+    assert len(full.stdout) > 4 * PAGE, len(full.stdout)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, F_SETPIPE_SZ, PAGE)
+    proc = subprocess.Popen([*WIREWATCH, *argv], stdout=write_end, stderr=subprocess.PIPE, env=env)
+    os.close(write_end)
+    assert proc.stderr is not None
+    reader = os.fdopen(read_end, "rb")
+    first = reader.readline()  # what `head -1` reads before it exits
+    reader.close()
     err = proc.stderr.read().decode()
     code = proc.wait(timeout=60)
     assert first.strip()
