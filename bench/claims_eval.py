@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from bench import report
+from bench.progress import track
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "tests" / "gold" / "claims"
@@ -199,7 +200,9 @@ def evaluate(gold: Sequence[dict[str, Any]], runtime: Any, by_part: bool, baseli
     from pipeline.models import CleanStory
 
     stories = [CleanStory(s["id"], "u", "u", "f", "o", s["title"], s["text"], language="en") for s in gold]
-    extractions = extract_many(stories, runtime.nlp, runtime.extract_options)
+    batches = [stories[i : i + 16] for i in range(0, len(stories), 16)]
+    extractions = [x for batch in track(batches, f"claims: {len(stories)} gold stories, batches of 16")
+                   for x in extract_many(batch, runtime.nlp, runtime.extract_options)]
     predicted = [_predicted(x) for x in extractions]
     if by_part:
         predicted = [_by_part(p) for p in predicted]

@@ -19,6 +19,7 @@ import yaml
 
 from bench import report
 from bench.aeb_metric import aggregate
+from bench.progress import track
 from pipeline.clean import CleanOptions, extract_article, load_rules
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,8 +48,8 @@ def run(data: Path = DEFAULT_DATA, rounds: int = 3) -> dict[str, Any]:
     base_text: dict[str, str] = {}
     ours_ms: dict[str, list[float]] = {k: [] for k, *_ in pages}
     base_ms: dict[str, list[float]] = {k: [] for k, *_ in pages}
-    for _ in range(rounds):  # interleaved, so machine noise hits both alike; best of rounds per page
-        for key, html, _truth, url in pages:
+    for r in range(rounds):  # interleaved, so machine noise hits both alike; best of rounds per page
+        for key, html, _truth, url in track(pages, f"AEB: wirewatch and trafilatura, round {r + 1}/{rounds}"):
             t = time.perf_counter()
             ours_text[key] = extract_article(html, url, options).text
             ours_ms[key].append((time.perf_counter() - t) * 1000)

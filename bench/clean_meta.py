@@ -22,6 +22,7 @@ from htmldate import find_date
 from trafilatura.utils import decode_file, load_html
 
 from bench import report
+from bench.progress import track
 from pipeline.metadata import page_metadata
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def run(data: Path = DEFAULT_DATA, baselines: bool = True) -> tuple[dict[str, An
         runners |= {"trafilatura": with_trafilatura, "htmldate": with_htmldate}
     answers: dict[str, dict[str, Answer]] = {name: {} for name in runners}
     seconds = {name: 0.0 for name in runners}
-    for key, gold in sorted(truth.items()):
+    for key, gold in track(sorted(truth.items()), f"meta: {', '.join(runners)} on each page"):
         page = decode_file(gzip.decompress((data / "pages" / f"{key}.html.gz").read_bytes()))
         for name, runner in runners.items():
             t = time.perf_counter()

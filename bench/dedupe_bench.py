@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from bench import report
+from bench.progress import track
 from pipeline.dedupe import DedupeOptions, dedupe
 from pipeline.models import CleanStory
 
@@ -138,7 +139,7 @@ def run(seed: int = 7) -> dict[str, float | int]:
         try:
             state = RedisDedupeState(connect(server.url), window_s=7 * 86400, options=DedupeOptions())
             predicted = []
-            for item in items:
+            for item in track(items, "dedupe: stories through the Redis dedupe state"):
                 story = CleanStory(item.story_id, "u", "u", "f", "o", "t", item.text)
                 predicted.append(dedupe(story, state).cluster_id)
         finally:

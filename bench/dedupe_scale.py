@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench import report
 from bench.dedupe_bench import build_corpus
+from bench.progress import bar
 from pipeline.dedupe import DedupeOptions, Fingerprint, fingerprint
 
 WINDOW_S = 7 * 86400
@@ -42,7 +43,7 @@ def run(sizes: list[int], probes: int = 2000) -> list[dict[str, float | int]]:
     texts = [i.text for i in build_corpus(11)]
     probe_fps = [fingerprint(texts[i % len(texts)] + f"\n\nProbe paragraph {i}.", options) for i in range(probes)]
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, bar("dedupe scale: stories in the window", max(sizes)) as shown:
         server = EmbeddedRedis(Path(tmp))
         server.start()
         try:
@@ -56,6 +57,7 @@ def run(sizes: list[int], probes: int = 2000) -> list[dict[str, float | int]]:
                 step = WINDOW_S / size
                 started = time.perf_counter()
                 while filled < size:
+                    shown.update(filled)
                     batch = min(1000, size - filled)
                     pipe = client.pipeline(transaction=False)
                     for _ in range(batch):

@@ -20,6 +20,7 @@ import spacy
 import yaml
 
 from bench import report
+from bench.progress import bar
 from pipeline.extract import extract, extract_many
 from pipeline.models import CleanStory
 
@@ -49,22 +50,27 @@ def run(rounds: int = 3, batch_size: int = 16) -> dict[str, float | int]:
     list(bare.pipe(texts[:5]))  # warm both
     list(extract_many(stories[:5], ours_nlp, options))
     bare_s, ours_s, bare_one_s, ours_one_s = [], [], [], []
-    for _ in range(rounds):
-        t = time.process_time()
-        for _doc in bare.pipe(texts, batch_size=batch_size):
-            pass
-        bare_s.append(time.process_time() - t)
-        t = time.process_time()
-        extract_many(stories, ours_nlp, options)
-        ours_s.append(time.process_time() - t)
-        t = time.process_time()
-        for text in texts:
-            bare(text)
-        bare_one_s.append(time.process_time() - t)
-        t = time.process_time()
-        for story in stories:
-            extract(story, ours_nlp, options)
-        ours_one_s.append(time.process_time() - t)
+    with bar("extract speed: 4 passes (bare and ours, batched and one by one) per round", rounds * 4) as shown:
+        for _ in range(rounds):
+            t = time.process_time()
+            for _doc in bare.pipe(texts, batch_size=batch_size):
+                pass
+            bare_s.append(time.process_time() - t)
+            shown.advance()
+            t = time.process_time()
+            extract_many(stories, ours_nlp, options)
+            ours_s.append(time.process_time() - t)
+            shown.advance()
+            t = time.process_time()
+            for text in texts:
+                bare(text)
+            bare_one_s.append(time.process_time() - t)
+            shown.advance()
+            t = time.process_time()
+            for story in stories:
+                extract(story, ours_nlp, options)
+            ours_one_s.append(time.process_time() - t)
+            shown.advance()
     nlp_rate = len(texts) / min(bare_s)
     ours_rate = len(texts) / min(ours_s)
     nlp_one_rate = len(texts) / min(bare_one_s)

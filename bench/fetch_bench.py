@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import report
 from bench.ingest import LoopbackServer, cpu_seconds
+from bench.progress import bar
 
 
 def host_for(i: int, hosts: int) -> str:
@@ -125,8 +126,12 @@ def run(feeds: int, hosts: int, rounds: int) -> dict[str, Any]:
                 runtime.redis.lpush("ww:fr:wake", "1")
                 cpu0, t0, wall0 = cpu_seconds(roots), time.monotonic(), time.time()
                 deadline = time.monotonic() + 600
-                while server.requests - before < feeds and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                label = "learning the ETags" if round_no == 0 else f"conditional round {round_no}/{rounds}"
+                with bar(f"fetch: {feeds:,} feeds polled, {label}", feeds) as shown:
+                    while server.requests - before < feeds and time.monotonic() < deadline:
+                        shown.update(server.requests - before)
+                        time.sleep(0.05)
+                    shown.update(min(feeds, server.requests - before))
                 while time.monotonic() < deadline:
                     pipe = runtime.redis.pipeline()
                     for url in urls:

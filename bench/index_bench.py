@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import report
 from bench.dedupe_bench import build_corpus
+from bench.progress import track
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,7 +90,7 @@ def run(rate: float, seconds: float, es_url: str | None, redis_url: str | None) 
             sent: dict[str, float] = {}
             seen: dict[str, float] = {}
             start = time.monotonic()
-            for n, sid in enumerate(ids):
+            for n, sid in enumerate(track(ids, f"index: stories sent at {rate:g}/s")):
                 due = start + n / rate
                 while time.monotonic() < due:
                     pending = [s for s in sent if s not in seen]
@@ -116,7 +117,7 @@ def run(rate: float, seconds: float, es_url: str | None, redis_url: str | None) 
             docs.append(story_document(CleanStory.from_json(clean), DedupeResult.from_json(dup),
                                        Extraction.from_json(ext), "2026-11-20T09:00:00+00:00"))
         t = time.perf_counter()
-        for k in range(0, len(docs), 500):
+        for k in track(range(0, len(docs), 500), "index: bulk writes of 500"):
             index.put_many(docs[k : k + 500])
         bulk_s = time.perf_counter() - t
     return {

@@ -41,6 +41,7 @@ import yaml
 
 from bench import report
 from bench.index_bench import services
+from bench.progress import bar
 
 REPO = Path(__file__).resolve().parent.parent
 BUSY_FEEDS, OTHER_HOSTS, OTHER_FEEDS, BIG_ITEMS = 60, 23, 150, 10_000
@@ -352,18 +353,17 @@ def wait_searchable(index: Any, sids: Iterable[str], found: dict[str, float], un
                     stop_when: Any = None) -> None:
     """Record when each story id becomes searchable (index refreshed as search sees it)."""
     missing = set(sids) - set(found)
-    total, shown = len(missing), 0.0
-    while missing and time.time() < until:
-        now = time.time()
-        for sid in index.present(missing):
-            found[sid] = now
-        missing -= set(found)
-        if now - shown >= 10:  # progress, for a run that takes minutes
-            shown = now
-            print(f"  {total - len(missing):,}/{total:,} searchable", flush=True)
-        if stop_when is not None and stop_when():
-            return
-        time.sleep(every)
+    total = len(missing)
+    with bar("  stories searchable", total) as shown:  # a run takes minutes
+        while missing and time.time() < until:
+            now = time.time()
+            for sid in index.present(missing):
+                found[sid] = now
+            missing -= set(found)
+            shown.update(total - len(missing))
+            if stop_when is not None and stop_when():
+                return
+            time.sleep(every)
 
 
 def _max_overshoot(runtime: Any, web: Web) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 from bench import report
 from bench.dedupe_bench import build_corpus
 from bench.index_bench import services
+from bench.progress import bar, track
 
 
 def _p95(values: list[float]) -> float:
@@ -53,7 +54,7 @@ def run(stories: int, live_rate: float, live_seconds: float) -> dict[str, Any]:
                                language="en")
             docs.append(story_document(story, DedupeResult(story.story_id, f"{i:016x}", story.story_id, True),
                                        Extraction(story.story_id), "2026-11-20T09:00:00+00:00"))
-        for k in range(0, len(docs), 500):
+        for k in track(range(0, len(docs), 500), "reprocess: stored stories written, 500 a request"):
             rt.index.put_many(docs[k : k + 500])
         rt.index.refresh()
         os.environ.update(settings.to_env())
@@ -99,8 +100,11 @@ def run(stories: int, live_rate: float, live_seconds: float) -> dict[str, Any]:
             during = live_round(live_seconds)
             jobs = jobs_module.ReprocessJobs(rt.redis)
             deadline = time.monotonic() + 1800
-            while jobs.progress(job)["status"] == "running" and time.monotonic() < deadline:
-                time.sleep(0.5)
+            with bar("reprocess: the rebuild job, stories done", stories) as shown:
+                while (now := jobs.progress(job))["status"] == "running" and time.monotonic() < deadline:
+                    shown.update(now["done"] + now["failed"])
+                    time.sleep(0.5)
+                shown.update(now["done"] + now["failed"])
             job_state = jobs.get(job)
             progress = jobs.progress(job)
         finally:

@@ -34,6 +34,7 @@ from typing import Any
 from bench import report
 from bench.dedupe_bench import build_corpus
 from bench.index_bench import services
+from bench.progress import track
 
 # Pools of named things the synthetic stories draw from and the watches ask for (as many subjects as a
 # monitoring desk follows); ids are made up, like the names.
@@ -134,7 +135,7 @@ def match_step(n_watches: int, n_stories: int) -> dict[str, Any]:
         docs = [story_document(*make_stage_data(i, corpus[i % len(corpus)].text, rng), "2026-11-20T09:00:00+00:00")
                 for i in range(n_stories)]
         times, cpu, events = [], [], 0
-        for doc in docs:
+        for doc in track(docs, f"watch: stories matched against {n_watches:,} watches, one by one"):
             t, c = time.perf_counter(), time.process_time()
             events += len(matcher.match([doc]))
             times.append((time.perf_counter() - t) * 1000)
@@ -233,7 +234,7 @@ def alert_lag(n_watches: int, rate: float, seconds: float, hooked: bool = True) 
         try:
             time.sleep(8)  # workers up
             start = time.monotonic()
-            for n, sid in enumerate(ids):
+            for n, sid in enumerate(track(ids, f"watch: stories sent at {rate:g}/s")):
                 due = start + n / rate
                 while time.monotonic() < due:
                     pending = [s for s in sent if s not in searchable]

@@ -917,16 +917,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate_with_progress(index: Any) -> dict[str, Any]:
+    """Copy every document into a new index version with a progress bar on stderr (on a terminal), or a
+    line every 5 s and at the end (off one)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    last_line = [0.0]
+    with Progress(
+        TextColumn("migrating the index"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("migrate", total=None)
+
+        def shown(done: int, total: int) -> None:
+            bar.update(task, total=max(1, total), completed=done)
+            if not console.is_terminal and (time.monotonic() - last_line[0] >= 5 or done >= total):
+                print(f"migrating the index: {done:,}/{total:,} documents copied", file=sys.stderr)
+                last_line[0] = time.monotonic()
+
+        result: dict[str, Any] = index.migrate(on_progress=shown)
+    return result
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings()
     runtime = Runtime(settings)
     if args.action == "migrate":
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        # One call copies every document; a spinner shows it is working (on a terminal).
-        with console.status("migrating the index: copying every document into a new version…"):
-            result = runtime.unprepared_index.migrate()  # type: ignore[attr-defined]
+        result = _migrate_with_progress(runtime.unprepared_index)
         print(json.dumps(result, indent=2))
         return 0
     index = runtime.index  # creating the runtime's index runs ensure_ready: that is `init`

@@ -227,9 +227,12 @@ def test_status_and_migrate_keep_every_document(story_index: StoryIndex) -> None
         story_index.put(make_doc(f"m{i}", f"Story {i} about the Suwalki gap."))
     story_index.refresh()
     before = story_index.status()  # type: ignore[attr-defined]
-    result = story_index.migrate()  # type: ignore[attr-defined]
+    steps: list[tuple[int, int]] = []
+    result = story_index.migrate(on_progress=lambda done, total: steps.append((done, total)))  # type: ignore[attr-defined]
     story_index.refresh()
     assert story_index.count() == 12
+    assert steps[0] == (0, 12) and steps[-1] == (12, 12)  # the bar `wirewatch index migrate` shows
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)
     assert story_index.search(SearchQuery(text="Suwalki", size=20)).total == 12
     after = story_index.status()  # type: ignore[attr-defined]
     if "indices" in before:  # Elasticsearch: a new version behind both aliases, the old one unaliased

@@ -48,3 +48,19 @@ def test_status_prints_one_line_off_a_terminal(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == (
         "[###############               ]  50.0%  done 2, failed 0, remaining 2, 1.0/s  (running)\n"
     )
+
+
+class Migrating:
+    """An index whose migration copies 1,200 documents in batches of 500."""
+
+    def migrate(self, on_progress: Any) -> dict[str, Any]:
+        for done in (0, 500, 1000, 1200):
+            on_progress(done, 1200)
+        return {"copied": 1200}
+
+
+def test_migrate_shows_progress_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli._migrate_with_progress(Migrating()) == {"copied": 1200}
+    err = capsys.readouterr().err.splitlines()
+    # the first step and the last one (the others come within 5 s of it)
+    assert err == ["migrating the index: 0/1,200 documents copied", "migrating the index: 1,200/1,200 documents copied"]

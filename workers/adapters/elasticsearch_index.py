@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -240,25 +240,33 @@ class ElasticsearchIndex:
     def drop_version(self, name: str) -> None:
         self._es.options(ignore_status=404).indices.delete(index=name)
 
-    def migrate(self) -> dict[str, Any]:
+    def migrate(self, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """A new version with the current template, holding every document of the old one.
 
         Documents are copied by the client (the server may have no _reindex); one already written
-        to the new version by live ingestion is newer and is kept.
+        to the new version by live ingestion is newer and is kept. ``on_progress(done, total)`` is
+        called after each batch of 500.
         """
         old = self.version_name(self.current_version())
+        total = int(self._es.count(index=old)["count"])
         new = self.start_version()
-        copied = skipped = 0
+        copied = skipped = seen = 0
         batch: list[dict[str, Any]] = []
 
         def write(docs: list[dict[str, Any]]) -> None:
             nonlocal copied, skipped
             actions = ({"_op_type": "create", "_index": new, "_id": d["story_id"], "_source": d} for d in docs)
+            nonlocal seen
             for ok, item in helpers.streaming_bulk(self._es, actions, raise_on_error=False, max_retries=5):
                 status = next(iter(item.values())).get("status")
                 copied += ok
                 skipped += (not ok) and status == 409
+            seen += len(docs)
+            if on_progress is not None:
+                on_progress(seen, max(total, seen))
 
+        if on_progress is not None:
+            on_progress(0, total)
         for doc in self.scan(old):
             batch.append(doc)
             if len(batch) >= 500:

@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,16 @@ class SqliteIndex:
             "pipeline_versions": {str(k): n for k, n in rows},
         }
 
-    def migrate(self) -> dict[str, Any]:
-        """Rebuild the tables in the current schema from the stored documents, in one transaction."""
+    def migrate(self, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Rebuild the tables in the current schema from the stored documents, in one transaction
+        (``on_progress(done, total)`` before and after: one transaction has no steps to show)."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'stories'").fetchone()
             docs = [json.loads(r[0]) for r in db.execute("SELECT doc FROM stories")] if exists else []
+            if on_progress is not None:
+                on_progress(0, len(docs))
             for (name,) in db.execute(
                 "SELECT name FROM sqlite_master WHERE type IN ('table') "
                 "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts_%'"
@@ -149,6 +152,8 @@ class SqliteIndex:
             failed = self._write_each(db, docs)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
+            if on_progress is not None:
+                on_progress(len(docs), len(docs))
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
