@@ -1,5 +1,9 @@
 """Learned outlet boilerplate: a paragraph that recurs on many different stories of one outlet.
 
+Titles are learned the same way: the first or last part of a title ("Headline | Harbour Ledger - Baltic
+edition") that recurs on many stories of one outlet is the outlet's own, not the headline, and comes
+off, however the outlet names itself (og:site_name only catches the names it declares).
+
 The rules in config/boilerplate.yaml catch what is known up front; an outlet's own tail (an AI-production
 disclosure, a trading promotion in words no rule knows) is learned from evidence: the same paragraph on at
 least ``min_stories`` different stories of that outlet, and on no more than ``max_outlets`` outlets (a
@@ -15,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from pipeline.metadata import TITLE_SEPARATORS, TITLE_SPLIT
 from pipeline.models import CleanStory
 from pipeline.ports import BoilerplateMemory, Evidence
 
@@ -69,6 +74,41 @@ def strip_learned(
     return replace(story, text="\n\n".join(kept)), tuple(removed)
 
 
+def _title_parts(title: str) -> tuple[str, str] | None:
+    """The first and last parts of a title split at its separators (None: one part only)."""
+    parts = [p for p in TITLE_SPLIT.split(" ".join(title.split())) if p.strip()]
+    return (parts[0], parts[-1]) if len(parts) >= 2 else None
+
+
+def _affix_key(where: str, part: str) -> str:
+    return paragraph_key(f"\x00title {where}\x00{part}")
+
+
+def title_candidates(title: str) -> dict[str, str]:
+    """Fingerprint -> description of the title's first and last parts, as the outlet view shows them."""
+    ends = _title_parts(title)
+    if ends is None:
+        return {}
+    first, last = ends
+    return {_affix_key("last", last): f"title ends with: … | {last}",
+            _affix_key("first", first): f"title starts with: {first} | …"}
+
+
+def strip_learned_title(title: str, evidence: Mapping[str, Evidence], options: BoilerplateOptions) -> str:
+    """The title without a first or last part its outlet is known to repeat (never emptied to a fragment)."""
+    out = " ".join(title.split())
+    ends = _title_parts(out)
+    if ends is None:
+        return title
+    first, last = ends
+    if (ev := evidence.get(_affix_key("last", last))) is not None and is_learned(ev, options):
+        out = out[: out.rfind(last)].rstrip().rstrip(TITLE_SEPARATORS).rstrip()
+    if (ev := evidence.get(_affix_key("first", first))) is not None and is_learned(ev, options) \
+            and out.startswith(first) and out != first:
+        out = out[len(first):].lstrip().lstrip(TITLE_SEPARATORS).lstrip()
+    return out if len(out.split()) >= 2 else title
+
+
 def outlet_key(story: CleanStory) -> str:
     """The outlet a story's boilerplate is learned for: the host of its canonical URL, without www."""
     host = urlsplit(story.canonical_url or story.url).hostname or story.outlet or "unknown"
@@ -78,10 +118,14 @@ def outlet_key(story: CleanStory) -> str:
 def remove_learned_boilerplate(
     story: CleanStory, memory: BoilerplateMemory, options: BoilerplateOptions
 ) -> tuple[CleanStory, tuple[str, ...]]:
-    """Strip what earlier stories of the outlet showed to be boilerplate, then add this story's evidence."""
+    """Strip what earlier stories of the outlet showed to be boilerplate (paragraphs, and the outlet's own
+    part of the title), then add this story's evidence."""
     outlet = outlet_key(story)
-    found = candidates(story, options)
+    found = candidates(story, options) | title_candidates(story.title)
     evidence = memory.evidence(outlet, found)
     cleaned, removed = strip_learned(story, evidence, options)
+    title = strip_learned_title(story.title, evidence, options)
+    if title != story.title:
+        cleaned = replace(cleaned, title=title)
     memory.record(outlet, story.story_id, found)
     return cleaned, removed

@@ -214,8 +214,9 @@ def _meta_values(tree: HtmlElement) -> dict[str, str]:
 
 # --- title -----------------------------------------------------------------------------------
 
-_SEPARATORS = "|–—·•:»«-"
-_SPLIT = re.compile(r"\s+[|–—·•»«:-]{1,2}\s+|\s+[|–—·•»«]\s*|\s*[|–—·•»«]\s+")
+_SEPARATORS = TITLE_SEPARATORS = "|–—·•:»«-"
+# Where a title splits into headline and the site's parts ("Headline | Site", "Site - Headline").
+_SPLIT = TITLE_SPLIT = re.compile(r"\s+[|–—·•»«:-]{1,2}\s+|\s+[|–—·•»«]\s*|\s*[|–—·•»«]\s+")
 
 
 def _fold(text: str) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
-from pipeline.boilerplate import BoilerplateOptions, paragraph_key, remove_learned_boilerplate
+from pipeline.boilerplate import BoilerplateOptions, paragraph_key, remove_learned_boilerplate, title_candidates
 from pipeline.clean import CleanOptions, clean, is_boilerplate, load_rules
 from pipeline.models import CleanStory, FeedEntry, FetchedPage
 from pipeline.ports import Evidence
@@ -108,3 +109,61 @@ def test_a_redelivered_story_is_one_piece_of_evidence() -> None:
 def test_keys_ignore_numbers_and_spacing() -> None:
     assert paragraph_key("Markets closed at  5,120 points.") == paragraph_key("markets closed at 4,990 points.")
     assert paragraph_key("Markets closed higher.") != paragraph_key("Markets closed lower.")
+
+
+# --- titles: the outlet's own part, learned from what repeats across its stories -------------------
+
+SUFFIX = "The Coastal Record, evening edition"  # names no host and no og:site_name: no page rule knows it
+
+
+def _titled(i: int, headline: str, host: str = "www.quaysidepost.example") -> CleanStory:
+    body = [f"The ferry operator said on Tuesday that crossing number {i} would run on the winter timetable, "
+            "after the harbour master warned that gales could close the quay for several days.",
+            "Passengers booked on the early sailing were told to check the operator's page before setting "
+            "out, and the council said buses would wait at the terminal for delayed arrivals."]
+    html = (f"<html><head><meta charset='utf-8'><meta property='og:title' content='{headline} | {SUFFIX}'>"
+            "</head><body><article>" + "".join(f"<p>{p}</p>" for p in body) + "</article></body></html>")
+    url = f"https://{host}/news/{i}"
+    entry = FeedEntry(story_id=f"t{i}-{host}", url=url, feed_url=f"https://{host}/rss", title="")
+    page = FetchedPage(story_id=f"t{i}-{host}", url=url, raw_key="k", status=200, content_type="text/html",
+                       fetched_at="2026-11-20T12:00:00+00:00", entry=entry)
+    return clean(page, html, CleanOptions(rules=RULES))
+
+
+HEADLINES = ["Ferry crossings cut as gales close the quay", "Council delays vote on harbour dredging",
+             "Fish market lease renewed for ten years", "Lighthouse repairs finish ahead of winter",
+             "Boat ramp reopens after storm damage", "Harbour master warns of record tides",
+             "Quay traders ask for a new car park", "Lifeboat crew rescues two kayakers"]
+
+
+def test_an_outlets_title_suffix_is_learned_and_the_headline_kept() -> None:
+    memory, options = MemoryInDicts(), BoilerplateOptions(min_stories=5)
+    assert _titled(0, HEADLINES[0]).title == f"{HEADLINES[0]} | {SUFFIX}"  # the page alone cannot tell
+    titles = [remove_learned_boilerplate(_titled(i, h), memory, options)[0].title for i, h in enumerate(HEADLINES)]
+    assert titles[:5] == [f"{h} | {SUFFIX}" for h in HEADLINES[:5]]  # never on thin evidence
+    assert titles[5:] == HEADLINES[5:]
+
+
+def test_a_title_part_that_does_not_repeat_is_never_cut() -> None:
+    memory, options = MemoryInDicts(), BoilerplateOptions(min_stories=3)
+    for i, h in enumerate(HEADLINES):
+        remove_learned_boilerplate(_titled(i, h), memory, options)
+    # "Russia - NATO talks stall" splits at " - ", but neither part is the outlet's
+    story = replace(_titled(20, "Russia - NATO talks stall"), title="Russia - NATO talks stall")
+    assert remove_learned_boilerplate(story, memory, options)[0].title == "Russia - NATO talks stall"
+    # another outlet with the same suffix learns nothing from this one's stories
+    other = _titled(21, "Ferry fares rise in spring", host="www.harbourgazette.example")
+    assert remove_learned_boilerplate(other, memory, options)[0].title == f"Ferry fares rise in spring | {SUFFIX}"
+
+
+def test_a_learned_suffix_never_leaves_a_one_word_title() -> None:
+    memory, options = MemoryInDicts(), BoilerplateOptions(min_stories=3)
+    for i, h in enumerate(HEADLINES):
+        remove_learned_boilerplate(_titled(i, h), memory, options)
+    assert remove_learned_boilerplate(_titled(30, "Briefing"), memory, options)[0].title == f"Briefing | {SUFFIX}"
+
+
+def test_what_was_learned_of_titles_reads_as_such() -> None:
+    cands = title_candidates(f"Ferry crossings cut | {SUFFIX}")
+    assert sorted(cands.values()) == [f"title ends with: … | {SUFFIX}", "title starts with: Ferry crossings cut | …"]
+    assert title_candidates("One part only") == {}
