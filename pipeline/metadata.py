@@ -313,12 +313,13 @@ _BYLINE_TEXT = re.compile(r"^(?:by|von|par|por|door|di)\s+\S.{1,60}$", re.IGNORE
 MAX_BYLINE_NODES = 5_000
 
 
-_OFF_STORY = re.compile(r"comment|respon|reply|sidebar|related|footer", re.IGNORECASE)
+# "with-sidebar", "has-sidebar" and "no-sidebar" describe a layout, not a place off the story.
+_OFF_STORY = re.compile(r"comment|respon|reply|(?<!with-)(?<!has-)(?<!no-)sidebar|related|footer", re.IGNORECASE)
 
 
 def _in_comments(node: HtmlElement) -> bool:
     """Inside comments, a sidebar or the footer: a name there is not the story's byline."""
-    return any(_OFF_STORY.search(f"{a.get('class', '')} {a.get('id', '')}") for a in node.iterancestors())
+    return any(_OFF_STORY.search(f"{a.get('class', '')} {a.get('id', '')}") for a in (node, *node.iterancestors()))
 
 
 def _markup_bylines(tree: HtmlElement) -> list[str]:
@@ -338,6 +339,88 @@ def _markup_bylines(tree: HtmlElement) -> list[str]:
             text = _text(node) if _BYLINE_TEXT.match(_text(node)) else ""
         if 0 < len(text) <= 60 and not any(c.isdigit() or c in ":?!" for c in text) and not _in_comments(node):
             return [text]
+    return []
+
+
+# A link to the author's own page ("/author/jane-doe", "/autoren/max-muster", "/profile/..."), the way
+# most CMSs link a byline; and a byline written as a label ("Author: Jane Doe", "Redaktion: Max Muster").
+_AUTHOR_HREF = re.compile(
+    r"/(?:authors?|autor(?:en|in)?|auteurs?|autores?|journalists?|people|profiles?|profil|staff|"
+    r"contributors?|reporters?|writers?|columnists?|by)/[^/?#]+/?(?:[?#]|$)",
+    re.IGNORECASE,
+)
+_LEAD_IN = re.compile(r"^.*?\b(?:posts by|articles by|stories by|mehr von|alles von|beiträge von|more by)\s+",
+                      re.IGNORECASE)
+_LABEL = re.compile(
+    r"^[-–—\s]*(?:author|authors|autor|autorin|autoren|redaktion|text|reporter|written by|verfasst von|"
+    r"auteur|autore|autora)\s*:\s*(\S.{1,60}?)\s*(?:\([^)]*\))?\s*$",
+    re.IGNORECASE,
+)
+_NAME_WORD = re.compile(r"^(?:[A-ZÀ-ÖØ-ÞŁŚŻŹĆŃ][\w'’.-]*|von|van|der|den|de|da|di|du|la|le|del|bin|al|ter|zu)$")
+
+
+_WRITTEN_BY = re.compile(r"^(?:written by|author|verfasst von|geschrieben von|autor(?:in)?|escrito por|écrit par|"
+                         r"scritto da|door|auteur)$", re.IGNORECASE)
+# "Posted on 21 September 2020 by Jane Doe", "Ein Artikel von Max Muster | 27.01.2022": the name after "by".
+_BY_NAME = re.compile(r"(?:^|\s)(?:by|von|par|por)\s+(\S[^|•·,;()\d]{1,40}?)\s*(?:$|[|•·,;(]|\s(?:am|on|le|el)\s)",
+                      re.IGNORECASE)
+
+
+def _labelled_meta_author(metas: dict[str, str]) -> list[str]:
+    """twitter:label1 "Written by" with twitter:data1 the name, as WordPress SEO plugins write it."""
+    return [metas[f"twitter:data{i}"] for i in range(1, 5)
+            if _WRITTEN_BY.match(metas.get(f"twitter:label{i}", "")) and metas.get(f"twitter:data{i}")]
+
+
+def _looks_like_a_name(text: str) -> bool:
+    words = text.split()
+    return (2 <= len(words) <= 4 and not any(c.isdigit() for c in text)
+            and all(_NAME_WORD.match(w) for w in words) and words[0][0].isupper())
+
+
+def _author_links(tree: HtmlElement) -> list[str]:
+    """Names in links to authors' own pages, outside comments and sidebars; a long list is a staff page."""
+    names: list[str] = []
+    for i, node in enumerate(tree.iter("a")):
+        if i > MAX_BYLINE_NODES:
+            break
+        href = node.get("href") or ""
+        if not _AUTHOR_HREF.search(href):
+            continue
+        text = _LEAD_IN.sub("", _text(node)).strip(" ,;:")
+        if _looks_like_a_name(text) and not _in_comments(node) and text not in names:
+            names.append(text)
+    return names if len(names) <= 3 else []
+
+
+def _labelled_byline(tree: HtmlElement) -> list[str]:
+    """A byline written as "Author: Jane Doe" in a short element of its own."""
+    for i, node in enumerate(tree.iter("span", "p", "div", "li", "small", "em")):
+        if i > MAX_BYLINE_NODES:
+            break
+        if len(node) > 3 or any(len(child) for child in node):  # a byline is a shallow element
+            continue
+        text = _text(node)
+        if len(text) > 120:
+            continue
+        found = _LABEL.match(text)
+        if found and not _in_comments(node):
+            return [found.group(1)]
+        by = _BY_NAME.search(text)
+        if by and _looks_like_a_name(by.group(1)) and not _in_comments(node):
+            return [by.group(1)]
+    # The label in an element of its own, the name after it: <h4>Author</h4><p>Jane Doe</p>, <b>Von:</b> Max.
+    for i, node in enumerate(tree.iter("h3", "h4", "h5", "h6", "dt", "b", "strong", "label", "span")):
+        if i > MAX_BYLINE_NODES:
+            break
+        if len(node) or not _WRITTEN_BY.match((node.text or "").strip().rstrip(":").strip()) and \
+                (node.text or "").strip().rstrip(":").strip().casefold() not in ("von", "by"):
+            continue
+        following = node.getnext()
+        after = " ".join((node.tail or "").split()) or (_text(following) if following is not None else "")
+        after = after.strip(" ,;")
+        if _looks_like_a_name(after) and not _in_comments(node):
+            return [after]
     return []
 
 
@@ -414,10 +497,16 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
     declared = [n for n in declared if _fold(n) not in persons]
     # A personal blog's address is its author's name: only declared outlet names are never authors.
     authors = clean_authors(_people(article.get("author"), orgs, by_id), declared)
+    if not authors and not article.get("author"):
+        # No article object with an author: the page's other works (a Recipe, a Review, a BlogPosting
+        # typed oddly) name people as their author too; a WebPage or WebSite author is the site.
+        works = [o.get("author") for o in objects if o.get("author") and not _types(o) & {"webpage", "website"}]
+        authors = clean_authors([n for w in works[:3] for n in _people(w, orgs, by_id)], declared)
     sources_author = "jsonld"
     if not authors:
         meta_names = [metas[k] for k in ("author", "article:author", "dc.creator", "parsely-author",
                                          "sailthru.author", "byl", "citation_author") if k in metas]
+        meta_names += _labelled_meta_author(metas)
         authors = clean_authors(meta_names, declared)
         sources_author = "meta"
     if not authors and library().author:
@@ -431,6 +520,9 @@ def page_metadata(page: str | HtmlElement, url: str | None = None) -> PageMetada
         if byline:
             authors = clean_authors(byline.split("; "), declared)
             sources_author = "byline"
+    if not authors:
+        authors = clean_authors(_author_links(tree), declared) or clean_authors(_labelled_byline(tree), declared)
+        sources_author = "byline"
     if authors:
         sources["authors"] = sources_author
 

@@ -195,3 +195,66 @@ def test_a_person_may_share_the_name_of_a_personal_site() -> None:
     # the same name as a bare string on an outlet's page is the outlet, not an author
     outlet = '<meta property="og:site_name" content="Harbour Gazette"><meta name="author" content="Harbour Gazette">'
     assert page_metadata(_page(outlet), URL).authors == ()
+
+
+# --- bylines the way CMSs write them, when no structured author is declared -----------------------
+
+BYLINE_SHAPES = [
+    # a link to the author's own page
+    ('<div class="meta"><a href="/author/mairead-fennelly/">Mairead Fennelly</a> | 20 November 2026</div>',
+     ("Mairead Fennelly",)),
+    ('<p class="post-meta">Posted on 20 November 2026 by <a href="https://www.harbourgazette.example/profiles/'
+     'tomas-lindqvist">Tomas Lindqvist</a></p>', ("Tomas Lindqvist",)),
+    ('<a href="/autoren/jana-richter" title="Alle Beiträge">Alle Beiträge von Jana Richter</a>', ("Jana Richter",)),
+    # a byline as a label, or "by" after the date
+    ('<span class="kicker">Author: Oisin Gallagher (Baltic correspondent)</span>', ("Oisin Gallagher",)),
+    ('<div class="page-meta--info">Posted on November 20, 2026 by Adaeze Okafor</div>', ("Adaeze Okafor",)),
+    ('<div class="info">Ein Artikel von <strong>Lena Brandt</strong> | 20.11.2026 - 12:45</div>', ("Lena Brandt",)),
+    # the label in an element of its own
+    ('<h4 class="meta-title">Author</h4><p class="meta-text"><a href="/team?id=7">Piotr Zielinski</a></p>',
+     ("Piotr Zielinski",)),
+    ('<div class="links"><b>Von:</b> Henrike Vogt</div>', ("Henrike Vogt",)),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), BYLINE_SHAPES)
+def test_bylines_in_the_shapes_cms_templates_write_them(body: str, expected: tuple[str, ...]) -> None:
+    meta = page_metadata(_page("<title>Port strike ends</title>", body), URL)
+    assert meta.authors == expected
+    assert meta.sources["authors"] == "byline"
+
+
+def test_wordpress_seo_labels_name_the_author() -> None:
+    head = ('<meta name="twitter:label1" content="Written by"><meta name="twitter:data1" content="Saoirse Dunne">'
+            '<meta name="twitter:label2" content="Est. reading time"><meta name="twitter:data2" content="4 minutes">')
+    meta = page_metadata(_page(head), URL)
+    assert meta.authors == ("Saoirse Dunne",) and meta.sources["authors"] == "meta"
+
+
+def test_the_author_of_a_work_that_is_not_typed_as_an_article() -> None:
+    recipe = {"@context": "https://schema.org", "@type": "Recipe", "name": "Harbour chowder",
+              "author": {"@type": "Person", "name": "Brid Nolan"}}
+    site = {"@context": "https://schema.org", "@type": "WebPage", "author": {"@type": "Person", "name": "Site Admin"}}
+    assert page_metadata(_page(_jsonld(site) + _jsonld(recipe)), URL).authors == ("Brid Nolan",)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a staff list: links to many authors' pages are not one story's byline
+        "<ul class='team'>" + "".join(f"<li><a href='/author/p{i}'>Staff Writer{'s' * i} Number</a></li>"
+                                      for i in range(6)) + "</ul>",
+        # "by" followed by no name
+        "<p class='note'>Delayed by the storm and by rising tides, the ferry waited</p>",
+        # a byline-like label inside the comments
+        "<div class='comments'><span>Author: Angry Reader</span></div>",
+    ],
+)
+def test_no_byline_is_made_up(body: str) -> None:
+    assert page_metadata(_page("<title>Port strike ends</title>", body), URL).authors == ()
+
+
+def test_a_layout_with_a_sidebar_is_not_the_sidebar() -> None:
+    body = ('<section class="wrapper wrapper__with-sidebar"><div class="byline-box">'
+            '<span>Posted on 20 November 2026 by Ruairi Byrne</span></div></section>')
+    assert page_metadata(_page("<title>Port strike ends</title>", body), URL).authors == ("Ruairi Byrne",)
