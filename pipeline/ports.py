@@ -69,6 +69,10 @@ class StoryIndex(Protocol):
         """Write a batch; one bad document never fails the others. Returns errors by story id."""
         ...
 
+    def delete(self, story_ids: Iterable[str]) -> set[str]:
+        """Remove these stories (one absent is no error); returns those that were there."""
+        ...
+
     def get(self, story_id: str) -> dict[str, Any] | None: ...
 
     def present(self, story_ids: Iterable[str]) -> set[str]:
