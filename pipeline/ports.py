@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,11 +48,20 @@ class Assignment:
     matched_story_id: str | None = None
     jaccard: float = 1.0
     containment: float = 1.0
+    # The cluster's canonical story when it is not the one whose id the cluster carries (a better copy of
+    # the same page took that story's place); None when the cluster id names the canonical.
+    canonical_id: str | None = None
 
 
 class DedupeState(Protocol):
     def assign(self, story_id: str, fingerprint: Any) -> Assignment:
         """Atomically find the story's cluster among the window's stories and record the story in it."""
+        ...
+
+    def take_over(self, story_id: str, fingerprint: Any, displaced: Sequence[str]) -> Assignment:
+        """As ``assign``, for a better copy of a page whose earlier copies (``displaced``) it replaces:
+        those leave the window, and the story takes the place of the one found there (its cluster, and
+        its role as that cluster's canonical), so the copies already in that cluster stay with it."""
         ...
 
 
