@@ -116,8 +116,11 @@ class Evidence:
 class BoilerplateMemory(Protocol):
     """Which paragraphs each outlet repeats across its stories, shared by all workers."""
 
-    def evidence(self, outlet: str, keys: Iterable[str]) -> Mapping[str, Evidence]:
-        """For each paragraph key seen before: on how many stories of this outlet, on how many outlets."""
+    def evidence(self, outlet: str, keys: Iterable[str], excluding: str | None = None) -> Mapping[str, Evidence]:
+        """For each paragraph key seen before: on how many stories of this outlet, on how many outlets.
+
+        ``excluding``: a story whose own sighting is not counted (a story seen before, cleaned again:
+        its evidence comes from the other stories only)."""
         ...
 
     def record(self, outlet: str, story_id: str, paragraphs: Mapping[str, str]) -> None:
