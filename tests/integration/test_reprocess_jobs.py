@@ -96,8 +96,10 @@ HARBOUR_TOPICS = ("the ferry timetable", "the harbour dredging", "the fish marke
                   "the marina fees", "the coastguard budget", "the pier closure", "the tide gauge")
 
 
-def _outlet_page(i: int) -> tuple[FetchedPage, bytes]:
-    topic = HARBOUR_TOPICS[i]
+def outlet_page(i: int, host: str = "www.quaysidepost.example", tails: tuple[str, ...] = (OUTLET_TAIL,)
+                ) -> tuple[FetchedPage, bytes]:
+    """A story of an outlet (``host``), its text of its own, with the outlet's repeated paragraphs at the end."""
+    topic = HARBOUR_TOPICS[i % len(HARBOUR_TOPICS)]
     paragraphs = [
         f"KLAIPEDA, Nov {10 + i} - The port authority voted on Tuesday to revisit {topic}, after shipping agents "
         f"complained that delays had cost them {i + 3} sailings since the summer, officials said.",
@@ -105,12 +107,12 @@ def _outlet_page(i: int) -> tuple[FetchedPage, bytes]:
         f"the quay would stay open to ferries and freight while it was carried out.",
         f"Residents who spoke at the meeting asked for a public timetable for {topic}, which the authority "
         f"promised to publish before the end of the month along with its cost.",
-        OUTLET_TAIL,
+        *tails,
     ]
     html = ("<html><head><meta charset='utf-8'><title>Port authority acts on " + topic + "</title></head><body>"
             "<article>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</article></body></html>").encode()
-    url = f"https://www.quaysidepost.example/news/{i}-{topic.replace(' ', '-')}"
-    entry = FeedEntry(story_id=story_id_for(url), url=url, feed_url="https://www.quaysidepost.example/rss",
+    url = f"https://{host}/news/{i}-{topic.replace(' ', '-')}"
+    entry = FeedEntry(story_id=story_id_for(url), url=url, feed_url=f"https://{host}/rss",
                       title=f"Port authority acts on {topic}")
     page = FetchedPage(story_id=entry.story_id, url=url, raw_key="", status=200, content_type="text/html",
                        fetched_at="2026-11-20T12:00:00+00:00", entry=entry)
@@ -125,7 +127,7 @@ def test_reprocess_from_clean_keeps_a_learned_outlet_tail_out(tmp_path: Path, re
     # The outlet's stories as the live clean task handles them: cleaned, its learned boilerplate removed
     # (the evidence of the stories before), indexed.
     for i in range(options.min_stories + 1):
-        page, html = _outlet_page(i)
+        page, html = outlet_page(i)
         page = replace(page, raw_key=rt.raw_store.put(html))
         story, _removed = remove_learned_boilerplate(clean(page, html, rt.clean_options), rt.boilerplate, options)
         rt.index.put(story_document(story, DedupeResult(story.story_id, text_hash(story.text), story.story_id, True),
