@@ -118,11 +118,15 @@ def outlet_key(story: CleanStory) -> str:
 def remove_learned_boilerplate(
     story: CleanStory, memory: BoilerplateMemory, options: BoilerplateOptions
 ) -> tuple[CleanStory, tuple[str, ...]]:
-    """Strip what earlier stories of the outlet showed to be boilerplate (paragraphs, and the outlet's own
-    part of the title), then add this story's evidence."""
+    """Strip what other stories of the outlet showed to be boilerplate (paragraphs, and the outlet's own
+    part of the title), then add this story's evidence.
+
+    The same whether the story is new, redelivered or cleaned again by a reprocess: its own earlier
+    sighting never counts as evidence, and recording it again adds none (the memory counts story ids).
+    """
     outlet = outlet_key(story)
     found = candidates(story, options) | title_candidates(story.title)
-    evidence = memory.evidence(outlet, found)
+    evidence = memory.evidence(outlet, found, excluding=story.story_id)
     cleaned, removed = strip_learned(story, evidence, options)
     title = strip_learned_title(story.title, evidence, options)
     if title != story.title:

@@ -119,18 +119,27 @@ def is_copy(jaccard: float, contained: float, options: DedupeOptions = DedupeOpt
     return contained >= options.containment and jaccard >= options.jaccard_floor
 
 
-def dedupe(story: CleanStory, state: DedupeState, options: DedupeOptions = DedupeOptions()) -> DedupeResult:
-    """Put the story in the cluster of the copy it matches, or start a cluster: first seen is canonical."""
+def dedupe(
+    story: CleanStory, state: DedupeState, options: DedupeOptions = DedupeOptions(), displaced: Sequence[str] = ()
+) -> DedupeResult:
+    """Put the story in the cluster of the copy it matches, or start a cluster: first seen is canonical.
+
+    ``displaced``: worse copies of the same page this story replaced; it takes the place of the one in
+    the window (its cluster, and its role as the cluster's canonical).
+    """
     fp = fingerprint(story.text, options)
-    found: Assignment = state.assign(story.story_id, fp)
+    others = [sid for sid in displaced if sid != story.story_id]
+    found: Assignment = state.take_over(story.story_id, fp, others) if others else state.assign(story.story_id, fp)
+    canonical = found.canonical_id or found.cluster_id
     return DedupeResult(
         story_id=story.story_id,
         text_hash=fp.text_hash,
         cluster_id=found.cluster_id,
-        is_canonical=found.cluster_id == story.story_id,
+        is_canonical=canonical == story.story_id,
         match=found.match,
         matched_story_id=found.matched_story_id,
         similarity=round(found.containment, 3) if found.match in ("exact", "near") else 1.0,
+        canonical_id=canonical if canonical != found.cluster_id else None,
     )
 
 

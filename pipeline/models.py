@@ -128,13 +128,21 @@ class DedupeResult:
 
     story_id: str
     text_hash: str
-    cluster_id: str  # the story id of the cluster's canonical (first-seen) story
+    cluster_id: str  # the story id of the cluster's first-seen story (opaque: see canonical_id)
     is_canonical: bool
     match: str = "new"  # new, exact, near or revision
     matched_story_id: str | None = None  # the copy it matched
     similarity: float = 1.0  # containment of the shorter text in the longer, estimated
     wire: str = ""  # the originating agency, when credited
     changes: dict[str, Any] | None = None  # paragraphs added/removed/changed against the canonical
+    # The cluster's canonical story when the cluster id names another (a better copy of that page took
+    # its place); None when the cluster id is the canonical's story id.
+    canonical_id: str | None = None
+
+    @property
+    def canonical_story_id(self) -> str:
+        """The story that is the canonical of this story's cluster."""
+        return self.canonical_id or self.cluster_id
 
     def to_json(self) -> dict[str, Any]:
         return _drop_none(dataclasses.asdict(self))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,11 +48,20 @@ class Assignment:
     matched_story_id: str | None = None
     jaccard: float = 1.0
     containment: float = 1.0
+    # The cluster's canonical story when it is not the one whose id the cluster carries (a better copy of
+    # the same page took that story's place); None when the cluster id names the canonical.
+    canonical_id: str | None = None
 
 
 class DedupeState(Protocol):
     def assign(self, story_id: str, fingerprint: Any) -> Assignment:
         """Atomically find the story's cluster among the window's stories and record the story in it."""
+        ...
+
+    def take_over(self, story_id: str, fingerprint: Any, displaced: Sequence[str]) -> Assignment:
+        """As ``assign``, for a better copy of a page whose earlier copies (``displaced``) it replaces:
+        those leave the window, and the story takes the place of the one found there (its cluster, and
+        its role as that cluster's canonical), so the copies already in that cluster stay with it."""
         ...
 
 
@@ -67,6 +76,10 @@ class StoryIndex(Protocol):
 
     def put_many(self, docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         """Write a batch; one bad document never fails the others. Returns errors by story id."""
+        ...
+
+    def delete(self, story_ids: Iterable[str]) -> set[str]:
+        """Remove these stories (one absent is no error); returns those that were there."""
         ...
 
     def get(self, story_id: str) -> dict[str, Any] | None: ...
@@ -103,8 +116,11 @@ class Evidence:
 class BoilerplateMemory(Protocol):
     """Which paragraphs each outlet repeats across its stories, shared by all workers."""
 
-    def evidence(self, outlet: str, keys: Iterable[str]) -> Mapping[str, Evidence]:
-        """For each paragraph key seen before: on how many stories of this outlet, on how many outlets."""
+    def evidence(self, outlet: str, keys: Iterable[str], excluding: str | None = None) -> Mapping[str, Evidence]:
+        """For each paragraph key seen before: on how many stories of this outlet, on how many outlets.
+
+        ``excluding``: a story whose own sighting is not counted (a story seen before, cleaned again:
+        its evidence comes from the other stories only)."""
         ...
 
     def record(self, outlet: str, story_id: str, paragraphs: Mapping[str, str]) -> None:

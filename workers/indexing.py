@@ -19,7 +19,8 @@ from typing import Any
 
 import redis
 
-from pipeline.errors import TransientError
+from pipeline.errors import PermanentError, TransientError
+from pipeline.fetch import story_id_for
 from pipeline.ports import StoryIndex
 from workers.adapters.redis_state import KEY, RedisEntryLedger
 
@@ -118,6 +119,43 @@ def _notify_written(story_ids: list[str]) -> None:
             log.warning("a hook on written stories failed", exc_info=True)
 
 
+def _page_key(doc: Mapping[str, Any]) -> str | None:
+    try:
+        return story_id_for(doc.get("canonical_url") or doc["url"])
+    except (KeyError, TypeError, ValueError, PermanentError):  # not a URL the chain would have claimed
+        return None
+
+
+def sort_out(
+    docs: list[dict[str, Any]], ledger: RedisEntryLedger
+) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
+    """Split a batch by who holds each document's page (its canonical URL), asked of the ledger now:
+    (documents to write; documents not to write, a better copy holds their page: id -> holder; stories to
+    take out of the index, a story no longer the holder or a displaced copy of a page written: id -> holder).
+
+    Asked here, inside the single writer and in queue order, so a worse copy queued before a better one
+    displaced it is never written after the better copy took it out, whatever the timing.
+    """
+    keys = [_page_key(d) for d in docs]
+    known = sorted({k for k in keys if k})
+    claims = dict(zip(known, ledger.canonical_claims(known), strict=True))
+    keep: list[dict[str, Any]] = []
+    dropped: dict[str, str] = {}
+    remove: dict[str, str] = {}
+    for doc, key in zip(docs, keys, strict=True):
+        sid = doc["story_id"]
+        holder, copies = claims.get(key or "", (None, set()))
+        if holder is not None and holder != sid:
+            dropped[sid] = remove[sid] = holder
+            continue
+        keep.append(doc)
+        for copy in copies:
+            remove.setdefault(copy, sid)
+    for doc in keep:
+        remove.pop(doc["story_id"], None)
+    return keep, dropped, remove
+
+
 def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits: BatchLimits) -> int:
     """Write pending documents if no other worker is; returns how many this call wrote."""
     written = 0
@@ -130,15 +168,28 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                 time.sleep(limits.linger_s)
             while batch := queue.peek(limits):
                 docs = [json.loads(item) for item in batch]
-                errors = index.put_many(docs)
+                keep, dropped, remove = sort_out(docs, ledger)
+                errors = index.put_many(keep) if keep else {}
                 also = queue.also_write_to()
                 if also and hasattr(index, "put_many_to"):
                     # A rebuild is filling a new version: live stories must be in it too.
-                    errors.update(index.put_many_to(also, [d for d in docs if d["story_id"] not in errors]))
+                    errors.update(index.put_many_to(also, [d for d in keep if d["story_id"] not in errors]))
+                removed = index.delete(remove) if remove else set()
+                if remove and also and hasattr(index, "delete_from"):
+                    index.delete_from(also, remove)
                 if not queue.drop(len(batch), token, limits):
                     log.warning("bulk writer lost its lock mid-way; the next writer rewrites this batch")
                     return written
-                for doc in docs:
+                for sid, holder in remove.items():
+                    if sid in removed and sid not in dropped:
+                        ledger.record(sid, "index", "removed", f"taken out of the index: story {holder} is a "
+                                                                f"better copy of its page")
+                for sid, holder in dropped.items():
+                    gone = " (taken out of the index)" if sid in removed else ""
+                    ledger.record(sid, "index", "duplicate_url",
+                                  f"not indexed: story {holder} is a better copy of its page{gone}")
+                    ledger.settle(sid)
+                for doc in keep:
                     sid = doc["story_id"]
                     if sid in errors:
                         ledger.record(sid, "index", "failed", errors[sid])
@@ -155,7 +206,7 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                     else:
                         ledger.record(sid, "index", "ok", f"indexed as {sid}")
                     ledger.settle(sid)
-                _notify_written([d["story_id"] for d in docs if d["story_id"] not in errors])
+                _notify_written([d["story_id"] for d in keep if d["story_id"] not in errors])
                 written += len(docs)
                 log.info("bulk wrote %d documents (%d failed)", len(docs), len(errors))
         finally:

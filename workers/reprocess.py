@@ -24,6 +24,7 @@ from typing import Any
 
 import redis
 
+from pipeline.boilerplate import remove_learned_boilerplate
 from pipeline.clean import clean
 from pipeline.dedupe import dedupe
 from pipeline.errors import StageError
@@ -156,6 +157,9 @@ def rerun(rt: Any, docs: list[dict[str, Any]], stage: str) -> tuple[list[dict[st
         try:
             if start <= STAGES.index("clean"):
                 story = clean(_page_of(doc), rt.raw_store.get(doc["raw_key"]), rt.clean_options)
+                # As the live clean task does: what the outlet's other stories showed to be its boilerplate
+                # goes (this story's own earlier evidence is not counted, nor counted twice).
+                story, _learned = remove_learned_boilerplate(story, rt.boilerplate, rt.boilerplate_options)
             if start <= STAGES.index("dedupe"):
                 fresh = dedupe(story, rt.dedupe_state, rt.dedupe_options)
                 # Outside the dedupe window a story looks new: it keeps the cluster it had.

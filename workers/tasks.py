@@ -403,8 +403,10 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
+        copies = _holding_page(story)
         previous = _stage_or_none("dedupe", story.story_id)
-        result = dedupe(story, rt.dedupe_state, rt.dedupe_options)
+        # A better copy of this page arrived after a worse one went on: it takes that one's place.
+        result = dedupe(story, rt.dedupe_state, rt.dedupe_options, displaced=sorted(copies))
         # A redelivered dedupe (its worker died after saving) finds its own result too: only a story that
         # reached the index on an earlier trip has nothing new to carry.
         if (
@@ -417,7 +419,7 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         wire = detect_wire(story.credit, story.credit_lines, story.text, rt.wire_rules)
         changes = None
         if not result.is_canonical:
-            canonical = _stage_or_none("clean", result.cluster_id)
+            canonical = _stage_or_none("clean", result.canonical_story_id)
             if canonical is not None:
                 diff = paragraph_changes(canonical["text"], story.text)
                 changes = {
@@ -425,17 +427,27 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
                     "removed": list(diff.removed),
                     "changed": [list(pair) for pair in diff.changed],
                 }
-            if not wire and (first := _stage_or_none("dedupe", result.cluster_id)) is not None:
+            if not wire and (first := _stage_or_none("dedupe", result.canonical_story_id)) is not None:
                 wire = first.get("wire", "")
         result = replace(result, wire=wire, changes=changes)
         rt.stages.save("dedupe", story.story_id, result.to_json())
         if result.is_canonical:
-            return f"{result.match}: canonical of its cluster" + (f", wire {wire}" if wire else "")
-        return f"{result.match} copy of {result.cluster_id} (similarity {result.similarity})"
+            return f"{result.match}: canonical of its cluster" + (
+                f" {result.cluster_id}" if result.canonical_id else "") + (f", wire {wire}" if wire else "")
+        return f"{result.match} copy of {result.canonical_story_id} (similarity {result.similarity})"
 
     result = _run_stage(self, "dedupe", ref["story_id"], work)
     hand_to_extract([ref["story_id"]])
     return result
+
+
+def _holding_page(story: CleanStory) -> set[str]:
+    """The stories recorded as copies of this one's page, if it still holds the page; a story a better copy
+    displaced meanwhile goes no further (DropStory)."""
+    [(holder, copies)] = current().ledger.canonical_claims([story_id_for(story.canonical_url)])
+    if holder is not None and holder != story.story_id:
+        raise DropStory("duplicate_url", f"{story.canonical_url}: a copy of story {holder}, the better copy")
+    return copies
 
 
 def _indexed_before(story_id: str) -> bool:
@@ -534,8 +546,10 @@ def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         sid = ref["story_id"]
+        story = CleanStory.from_json(rt.stages.load("clean", sid))
+        _holding_page(story)  # (the bulk writer checks again: a better copy may come while this one waits)
         doc = story_document(
-            CleanStory.from_json(rt.stages.load("clean", sid)),
+            story,
             DedupeResult.from_json(rt.stages.load("dedupe", sid)),
             Extraction.from_json(rt.stages.load("extract", sid)),
             indexed_at=utc_now(),

@@ -308,3 +308,19 @@ def test_snippets_are_plain_text_with_an_ellipsis_where_cut(story_index: StoryIn
     assert "<mark>Klaipeda</mark>" in cut.snippet and cut.snippet.endswith("…")
     for plain in story_index.search(SearchQuery()).hits:
         assert plain.snippet.endswith(("…", ".")) and "&amp;" not in plain.snippet
+
+
+def test_delete_by_id_takes_a_story_out_of_search(story_index: StoryIndex) -> None:
+    text = "The Kremlin warned of countermeasures against the missile deployment."
+    story_index.put_many([make_doc("c1", text), make_doc("c2", text, outlet="Coastal Courier", cluster="c1"),
+                          make_doc("o1", "Unrelated story about countermeasures in chess openings.",
+                                   claims=(PESKOV,))])
+    story_index.refresh()
+    assert story_index.delete(["o1", "c2", "never-indexed"]) == {"o1", "c2"}
+    assert story_index.delete(["o1"]) == set()  # already gone: no error
+    story_index.refresh()
+    assert story_index.present(["c1", "c2", "o1"]) == {"c1"} and story_index.count() == 1
+    assert story_index.get("o1") is None
+    result = story_index.search(SearchQuery(text="countermeasures"))
+    assert result.total == 1 and [s.outlet for s in result.hits[0].sources] == ["Harbour Herald"]
+    assert story_index.search_claims(ClaimQuery(speaker="Dmitry Peskov")).total == 0

@@ -31,6 +31,10 @@ def test_counts_distinct_stories_per_outlet_and_outlets_per_paragraph(memory: Re
     assert got["k2"] == Evidence(stories=3, outlets=1)
     assert "unknown" not in got
     assert memory.evidence("b.example", ["k1"])["k1"] == Evidence(stories=1, outlets=2)
+    # A story cleaned again is judged on the others: its own sighting is not counted.
+    assert memory.evidence("a.example", ["k1", "k2"], excluding="s2") == {"k1": Evidence(2, 2), "k2": Evidence(2, 1)}
+    assert memory.evidence("a.example", ["k1"], excluding="never-seen")["k1"] == Evidence(3, 2)
+    assert memory.evidence("b.example", ["k1"], excluding="t1") == {}
 
 
 def test_learned_view_per_outlet(memory: RedisBoilerplateMemory) -> None:

@@ -30,9 +30,10 @@ class MemoryInDicts:
         self.stories: dict[tuple[str, str], set[str]] = {}
         self.outlets: dict[str, set[str]] = {}
 
-    def evidence(self, outlet: str, keys: Iterable[str]) -> Mapping[str, Evidence]:
-        return {k: Evidence(len(self.stories[(outlet, k)]), len(self.outlets.get(k, ())))
-                for k in keys if (outlet, k) in self.stories}
+    def evidence(self, outlet: str, keys: Iterable[str], excluding: str | None = None) -> Mapping[str, Evidence]:
+        found = {k: Evidence(len(self.stories[(outlet, k)] - {excluding}), len(self.outlets.get(k, ())))
+                 for k in keys if (outlet, k) in self.stories}
+        return {k: e for k, e in found.items() if e.stories}
 
     def record(self, outlet: str, story_id: str, paragraphs: Mapping[str, str]) -> None:
         for key in paragraphs:
@@ -109,6 +110,26 @@ def test_a_redelivered_story_is_one_piece_of_evidence() -> None:
 def test_keys_ignore_numbers_and_spacing() -> None:
     assert paragraph_key("Markets closed at  5,120 points.") == paragraph_key("markets closed at 4,990 points.")
     assert paragraph_key("Markets closed higher.") != paragraph_key("Markets closed lower.")
+
+
+def test_a_story_cleaned_again_is_judged_on_the_other_stories_only() -> None:
+    """A redelivery or a reprocess cleans a story the memory has seen: its own sighting is no evidence."""
+    memory, options = MemoryInDicts(), BoilerplateOptions(min_stories=5)
+    stories = [_story(i, topic) for i, topic in enumerate(TOPICS[:6])]
+    for story in stories[:5]:
+        remove_learned_boilerplate(story, memory, options)
+    key = paragraph_key(AI_TAIL)
+    # The fifth story kept its tail (four others had it); cleaned again it still does, and adds nothing.
+    for _ in range(3):
+        cleaned, removed = remove_learned_boilerplate(stories[4], memory, options)
+        assert AI_TAIL in cleaned.text and removed == ()
+    assert memory.evidence("quaysidepost.example", [key])[key].stories == 5
+    assert memory.evidence("quaysidepost.example", [key], excluding=stories[4].story_id)[key].stories == 4
+    # A sixth story makes five others for the fifth: cleaned again now, its tail goes.
+    remove_learned_boilerplate(stories[5], memory, options)
+    cleaned, removed = remove_learned_boilerplate(stories[4], memory, options)
+    assert AI_TAIL not in cleaned.text and AI_TAIL in removed
+    assert memory.evidence("quaysidepost.example", [key])[key].stories == 6
 
 
 # --- titles: the outlet's own part, learned from what repeats across its stories -------------------

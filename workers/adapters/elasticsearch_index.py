@@ -309,6 +309,48 @@ class ElasticsearchIndex:
             raise _translate(exc, "bulk indexing") from exc
         return failed
 
+    def delete(self, story_ids: Iterable[str]) -> set[str]:
+        """Delete by id from every version behind the read or write alias (a migration spans two).
+
+        One bulk request of delete actions: the server may have no _delete_by_query. Returns the ids
+        deleted somewhere; an id found nowhere is no error.
+        """
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return set()
+        try:
+            indices = sorted(set(self._indices_of(self.read_alias)) | set(self._indices_of(self.write_alias)))
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "deleting stories") from exc
+        return self._delete_in(indices, ids)
+
+    def delete_from(self, index: str, story_ids: Iterable[str]) -> set[str]:
+        """Delete by id from one version (a rebuild's new version, behind no alias yet)."""
+        ids = list(dict.fromkeys(story_ids))
+        return self._delete_in([index], ids) if ids else set()
+
+    def _delete_in(self, indices: list[str], ids: list[str]) -> set[str]:
+        actions = ({"_op_type": "delete", "_index": index, "_id": sid} for index in indices for sid in ids)
+        deleted: set[str] = set()
+        retry: list[str] = []
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self._es, actions, max_retries=5, initial_backoff=0.5, raise_on_error=False, chunk_size=500
+            ):
+                result = next(iter(item.values()))
+                if result.get("result") == "deleted":
+                    deleted.add(str(result.get("_id")))
+                elif not ok and result.get("status") != 404:
+                    if result.get("status") in RETRYABLE:
+                        retry.append(str(result.get("_id")))
+                    log.error("could not delete %s from %s: %s", result.get("_id"), result.get("_index"),
+                              json.dumps(result.get("error", result))[:500])
+        except (ApiError, TransportError) as exc:
+            raise _translate(exc, "deleting stories") from exc
+        if retry:
+            raise TransientError(f"deleting stories: Elasticsearch was busy for {len(retry)} of them")
+        return deleted
+
     def refresh(self) -> None:
         self._es.indices.refresh(index=self.read_alias)
 

@@ -30,7 +30,7 @@ class RedisBoilerplateMemory:
         self._r = client
         self._ttl = ttl_s
 
-    def evidence(self, outlet: str, keys: Iterable[str]) -> dict[str, Evidence]:
+    def evidence(self, outlet: str, keys: Iterable[str], excluding: str | None = None) -> dict[str, Evidence]:
         keys = list(dict.fromkeys(keys))[:MAX_KEYS]
         if not keys:
             return {}
@@ -38,9 +38,18 @@ class RedisBoilerplateMemory:
         for key in keys:
             pipe.scard(f"{PREFIX}s:{outlet}:{key}")
             pipe.scard(f"{PREFIX}o:{key}")
+            if excluding is not None:
+                pipe.sismember(f"{PREFIX}s:{outlet}:{key}", excluding)
         counts = pipe.execute()
-        return {key: Evidence(int(counts[2 * i]), int(counts[2 * i + 1])) for i, key in enumerate(keys)
-                if counts[2 * i]}
+        step = 2 if excluding is None else 3
+        out: dict[str, Evidence] = {}
+        for i, key in enumerate(keys):
+            stories, outlets = int(counts[step * i]), int(counts[step * i + 1])
+            if excluding is not None and counts[step * i + 2]:
+                stories -= 1  # its own sighting, from before
+            if stories:
+                out[key] = Evidence(stories, outlets)
+        return out
 
     def record(self, outlet: str, story_id: str, paragraphs: Mapping[str, str]) -> None:
         items = list(paragraphs.items())[:MAX_KEYS]

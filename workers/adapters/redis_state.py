@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from pipeline.ports import Assignment
 
 KEY = "ww:"
 TRACE_LIMIT = 50
+_STORY_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def connect(url: str, ca_certs: str = "") -> redis.Redis:
@@ -57,22 +59,74 @@ class RedisStageStore:
 #   b:<epoch>:<band>  hash: 2-byte bucket -> packed entries (2-byte remainder, 4-byte story number)
 #   r:<epoch>         hash: 4-byte story number -> id(16) cluster(16) text hash(8) size(4) signature
 #   i:<epoch>         hash: story id(16) -> 4-byte story number (revisions keep their cluster)
+#   c:<cluster>       string: the cluster's canonical story id(16), when a better copy of its page took
+#                     the place of the story the cluster is named after (with the window's expiry)
 #   seq               counter of story numbers
 # Epochs are slices of the window; a whole epoch's keys expire together, so the window costs no
-# per-story expiry. Returns {match, cluster id, matched id, jaccard, containment}.
+# per-story expiry. ARGV[13] (may be empty) holds the ids(16 each) of worse copies of the same page
+# the story displaced: their records leave the window and the story takes the place of the one found
+# (its cluster; its role as canonical). Returns {match, cluster id, matched id, jaccard, containment,
+# canonical id of the cluster}.
 DEDUPE_LUA = """
 local p, sid = ARGV[1], ARGV[2]
 local epoch, live, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local thash, size, sig, bands = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local cmin, jmin, maxc = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local displaced = ARGV[13] or ''
 local nperm = #sig / 2
 
-for e = epoch, epoch - live + 1, -1 do
-  local no = redis.call('HGET', p .. 'i:' .. e, sid)
-  if no then
-    local rec = redis.call('HGET', p .. 'r:' .. e, no)
-    if rec then
-      return {'revision', string.sub(rec, 17, 32), sid, '1', '1'}
+local function canonical_of(cluster)
+  local key = p .. 'c:' .. cluster
+  local found = redis.call('GET', key)
+  if found then
+    redis.call('EXPIRE', key, ttl)
+    return found
+  end
+  return cluster
+end
+
+local function find(story)
+  for e = epoch, epoch - live + 1, -1 do
+    local no = redis.call('HGET', p .. 'i:' .. e, story)
+    if no then
+      local rec = redis.call('HGET', p .. 'r:' .. e, no)
+      if rec then return rec, e, no end
+    end
+  end
+  return nil
+end
+
+local function score(rec)
+  local osize = struct.unpack('>I4', string.sub(rec, 41, 44))
+  local osig = string.sub(rec, 45)
+  local same = 0
+  for q = 1, nperm do
+    if string.sub(sig, 2 * q - 1, 2 * q) == string.sub(osig, 2 * q - 1, 2 * q) then same = same + 1 end
+  end
+  local j = same / nperm
+  local c = j * (size + osize) / (1 + j) / math.max(1, math.min(size, osize))
+  if c > 1 then c = 1 end
+  if string.sub(rec, 33, 40) == thash then j, c = 1, 1 end
+  return j, c
+end
+
+local own = find(sid)
+if own then
+  local cluster = string.sub(own, 17, 32)
+  return {'revision', cluster, sid, '1', '1', canonical_of(cluster)}
+end
+
+local heir, heir_canonical = nil, false
+for d = 1, #displaced / 16 do
+  local story = string.sub(displaced, d * 16 - 15, d * 16)
+  local rec, e, no = find(story)
+  if rec then
+    redis.call('HDEL', p .. 'r:' .. e, no)
+    redis.call('HDEL', p .. 'i:' .. e, story)
+    local cluster = string.sub(rec, 17, 32)
+    local was_canonical = canonical_of(cluster) == story
+    if heir == nil or (was_canonical and not heir_canonical) then
+      heir, heir_canonical = cluster, was_canonical
     end
   end
 end
@@ -111,27 +165,34 @@ for idx = 1, math.min(#ranked, maxc) do
   local e, no = where[ranked[idx][1]][1], where[ranked[idx][1]][2]
   local rec = redis.call('HGET', p .. 'r:' .. e, no)
   if rec then
-    local osize = struct.unpack('>I4', string.sub(rec, 41, 44))
-    local osig = string.sub(rec, 45)
-    local same = 0
-    for q = 1, nperm do
-      if string.sub(sig, 2 * q - 1, 2 * q) == string.sub(osig, 2 * q - 1, 2 * q) then same = same + 1 end
-    end
-    local j = same / nperm
-    local c = j * (size + osize) / (1 + j) / math.max(1, math.min(size, osize))
-    if c > 1 then c = 1 end
-    if string.sub(rec, 33, 40) == thash then j, c = 1, 1 end
+    local j, c = score(rec)
     if c >= cmin and j >= jmin and (c > bestc or (c == bestc and j > bestj)) then
       best, bestc, bestj = rec, c, j
     end
   end
 end
 
-local match, cluster, matched = 'new', sid, ''
+local match, cluster, matched, jaccard, contained = 'new', sid, '', 0, 0
 if best then
   cluster, matched = string.sub(best, 17, 32), string.sub(best, 1, 16)
   match = (string.sub(best, 33, 40) == thash) and 'exact' or 'near'
+  jaccard, contained = bestj, bestc
 end
+if heir and heir_canonical then
+  -- The displaced story was its cluster's canonical: this story is now, as if it had come first.
+  match, cluster, matched, jaccard, contained = 'new', heir, '', 0, 0
+  redis.call('SET', p .. 'c:' .. heir, sid, 'EX', ttl)
+elseif heir and cluster ~= heir then
+  -- The displaced story was a copy: this one stays in its cluster, measured against the canonical.
+  cluster = heir
+  matched, match, jaccard, contained = canonical_of(heir), 'near', 0, 0
+  local crec = find(matched)
+  if crec then
+    jaccard, contained = score(crec)
+    if string.sub(crec, 33, 40) == thash then match = 'exact' end
+  end
+end
+local canonical = canonical_of(cluster)
 
 local no = struct.pack('>I4', redis.call('INCR', p .. 'seq') % 4294967296)
 local rk, ik = p .. 'r:' .. epoch, p .. 'i:' .. epoch
@@ -146,8 +207,7 @@ for b = 0, #bands / 4 - 1 do
   redis.call('HSET', key, bucket, v .. string.sub(bands, b * 4 + 3, b * 4 + 4) .. no)
   redis.call('EXPIRE', key, ttl)
 end
-if not best then return {match, cluster, matched, '0', '0'} end
-return {match, cluster, matched, tostring(bestj), tostring(bestc)}
+return {match, cluster, matched, tostring(jaccard), tostring(contained), canonical}
 """
 
 
@@ -173,7 +233,7 @@ class RedisDedupeState:
         self._clock = clock
         self._script = client.register_script(DEDUPE_LUA)
 
-    def script_args(self, story_id: str, fp: Any) -> list[Any]:
+    def script_args(self, story_id: str, fp: Any, displaced: Sequence[str] = ()) -> list[Any]:
         """The script's arguments for one story now (the benchmark sends them pipelined)."""
         epoch = int(self._clock() // self._epoch_s)
         return [
@@ -189,19 +249,30 @@ class RedisDedupeState:
             self._options.containment,
             self._options.jaccard_floor,
             12,
+            b"".join(bytes.fromhex(d) for d in displaced if _STORY_ID.fullmatch(d) and d != story_id),
         ]
 
     def assign(self, story_id: str, fingerprint: Any) -> Assignment:
+        return self._run(story_id, fingerprint, ())
+
+    def take_over(self, story_id: str, fingerprint: Any, displaced: Sequence[str]) -> Assignment:
+        return self._run(story_id, fingerprint, displaced)
+
+    def _run(self, story_id: str, fingerprint: Any, displaced: Sequence[str]) -> Assignment:
         try:
-            match, cluster, matched, jaccard, contained = self._script(args=self.script_args(story_id, fingerprint))
+            match, cluster, matched, jaccard, contained, canonical = self._script(
+                args=self.script_args(story_id, fingerprint, displaced)
+            )
         except redis.ConnectionError as exc:
             raise TransientError(f"redis: {exc}") from exc
+        cluster_id, canonical_id = bytes(cluster).hex(), bytes(canonical).hex()
         return Assignment(
-            cluster_id=bytes(cluster).hex(),
+            cluster_id=cluster_id,
             match=match.decode(),
             matched_story_id=bytes(matched).hex() or None,
             jaccard=float(jaccard),
             containment=float(contained),
+            canonical_id=canonical_id if canonical_id != cluster_id else None,
         )
 
 
@@ -296,6 +367,23 @@ class RedisEntryLedger:
         """The stories recorded as copies of the one holding this canonical URL."""
         members = self._r.smembers(f"{KEY}canon:{canonical_id}:copies")
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    def canonical_claims(self, canonical_ids: Sequence[str]) -> list[tuple[str | None, set[str]]]:
+        """For each canonical URL (by id), in one round trip: the story holding it (None: no claim) and
+        the stories recorded as its copies."""
+        if not canonical_ids:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for cid in canonical_ids:
+            pipe.get(f"{KEY}canon:{cid}")
+            pipe.smembers(f"{KEY}canon:{cid}:copies")
+        raw = pipe.execute()
+        out: list[tuple[str | None, set[str]]] = []
+        for i in range(len(canonical_ids)):
+            holder, members = raw[2 * i], raw[2 * i + 1]
+            out.append((holder.decode() if isinstance(holder, bytes) else holder,
+                        {m.decode() if isinstance(m, bytes) else str(m) for m in members}))
+        return out
 
     def forget(self, story_id: str) -> None:
         self._r.delete(f"{KEY}seen:{story_id}")

@@ -199,16 +199,40 @@ class SqliteIndex:
                 failed[str(doc.get("story_id"))] = f"{type(exc).__name__}: {exc}"
         return failed
 
+    def delete(self, story_ids: Iterable[str]) -> set[str]:
+        """Remove stories with their terms, claims and full-text rows, in one transaction."""
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return set()
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            removed = {sid for sid in ids if self._remove(db, sid, keep_row=False)}
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return removed
+
     @staticmethod
-    def _write(db: sqlite3.Connection, doc: Mapping[str, Any]) -> None:
-        sid = doc["story_id"]
+    def _remove(db: sqlite3.Connection, sid: str, keep_row: bool) -> bool:
+        """Take a story's derived rows out (and its row unless ``keep_row``); False if it was not there."""
         old = db.execute("SELECT rowid FROM stories WHERE story_id = ?", (sid,)).fetchone()
-        if old is not None:
-            db.execute("DELETE FROM stories_fts WHERE rowid = ?", (old[0],))
-            db.execute("DELETE FROM story_terms WHERE story_id = ?", (sid,))
-            for (claim_rowid,) in db.execute("SELECT rowid FROM claims WHERE story_id = ?", (sid,)).fetchall():
-                db.execute("DELETE FROM claims_fts WHERE rowid = ?", (claim_rowid,))
-            db.execute("DELETE FROM claims WHERE story_id = ?", (sid,))
+        if old is None:
+            return False
+        db.execute("DELETE FROM stories_fts WHERE rowid = ?", (old[0],))
+        db.execute("DELETE FROM story_terms WHERE story_id = ?", (sid,))
+        for (claim_rowid,) in db.execute("SELECT rowid FROM claims WHERE story_id = ?", (sid,)).fetchall():
+            db.execute("DELETE FROM claims_fts WHERE rowid = ?", (claim_rowid,))
+        db.execute("DELETE FROM claims WHERE story_id = ?", (sid,))
+        if not keep_row:
+            db.execute("DELETE FROM stories WHERE rowid = ?", (old[0],))
+        return True
+
+    @classmethod
+    def _write(cls, db: sqlite3.Connection, doc: Mapping[str, Any]) -> None:
+        sid = doc["story_id"]
+        cls._remove(db, sid, keep_row=True)  # an update keeps the row (its rowid) and replaces the rest
         cur = db.execute(
             "INSERT INTO stories (story_id, cluster_id, outlet, url, title, published, language, topic_score, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(story_id) DO UPDATE SET "
