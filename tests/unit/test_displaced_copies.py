@@ -16,31 +16,15 @@ from pipeline.dedupe import dedupe
 from pipeline.fetch import story_id_for
 from pipeline.index import story_document
 from pipeline.models import CleanStory, DedupeResult, Extraction, SearchQuery
+from tests.ferry_story import INTRO, PAGE, TAIL, WIRE
 from workers.adapters.redis_state import RedisDedupeState, RedisEntryLedger, connect
 from workers.adapters.sqlite_index import SqliteIndex
 from workers.indexing import BatchLimits, IndexQueue, flush
 
-PAGE = "https://www.harbourherald.example/news/2026/11/20/ferry-operator-halts-night-crossings"
 AMP = "https://www.harbourherald.example/amp/news/2026/11/20/ferry-operator-halts-night-crossings"
 PRINT = PAGE + "?print=1"
 COURIER = "https://www.coastalcourier.example/world/baltic-ferry-night-crossings-halted"
 GAZETTE = "https://www.rigagazette.example/en/ferry-night-crossings-stopped"
-WIRE = [
-    "TALLINN, Nov 20 (Reuters) - A Baltic ferry operator suspended all night crossings between Tallinn and "
-    "Helsinki on Thursday after two of its vessels lost satellite navigation within an hour of each other, "
-    "the company said in a statement.",
-    "Nordvik Line said its captains had switched to radar and paper charts and that both ships reached port "
-    "safely, but that it would not sail after dark until Finnish and Estonian authorities explained the outage.",
-    "Estonia's transport ministry said the interference matched a pattern of jamming recorded over the Gulf "
-    "of Finland since the spring, which officials in Tallinn have blamed on transmitters in the Kaliningrad "
-    "region and near St Petersburg.",
-    "The Kremlin has denied any involvement in disrupting navigation signals over the Baltic Sea and has "
-    "accused neighbouring states of staging incidents to justify a larger NATO presence in the region.",
-    "About 9,000 passengers cross the gulf each night in the busy season, according to port figures, and "
-    "freight operators said they were reviewing their own schedules for the weekend.",
-]
-TAIL = "Fancy a flutter on the markets? Our partner platform lets you back your hunch on oil from five pounds."
-INTRO = "Readers in Turku have asked about the night ferries; here is the latest from the wire."
 
 
 def _story(url: str, paragraphs: list[str], outlet: str = "Harbour Herald", canonical: str = PAGE) -> CleanStory:
