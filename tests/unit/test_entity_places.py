@@ -21,6 +21,7 @@ from pipeline.extract import (
     check_entities,
     dateline_places,
     extract,
+    extract_many,
     load_entity_rules,
     load_gazetteer,
     load_topic,
@@ -177,7 +178,13 @@ def test_a_person_from_a_place_based_there(nlp: Any, options: ExtractOptions) ->
     assert _typed(x, "Pavel Ostrovsky") == {"person"} and [c.speaker for c in x.claims] == ["Pavel Ostrovsky"]
 
 
-# --- vessels, surnames the model calls organisations, scores, shouted datelines ----------------------------------------
+# --- demonyms, vessels, surnames the model calls organisations ----------------------------------------
+
+
+def test_demonyms_are_not_people_or_named_speakers(nlp: Any, options: ExtractOptions) -> None:
+    x = _run(nlp, options, "The Lithuanian said he had been paid. Lithuanians said they would vote.")
+    assert not [e for e in x.entities if e.name.startswith("Lithuanian")]
+    assert [c.speaker for c in x.claims] == ["unnamed Lithuanian", "unnamed Lithuanians"]
 
 
 def test_vessels_named_after_their_kind_are_not_organisations_or_people(nlp: Any, options: ExtractOptions) -> None:
@@ -199,3 +206,26 @@ def test_a_score_and_a_shouted_dateline_are_not_part_of_names(nlp: Any, options:
     x = _run(nlp, options, "CONSTANTA, Romania — Dunmore Rovers won on Saturday, beating Castlebridge United 2-1 in the cup final.")
     names = {e.name: e.type for e in x.entities}
     assert names["Castlebridge United"] == "org" and names["Constanta"] == "place"
+
+
+# --- one spelling per described speaker, whichever story it is in ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opening", "inside", "speaker"),
+    [
+        ("Troops arrived on Monday.\n\nLithuanian officials said the brigade would reach full strength by 2027.",
+         "On Monday, Lithuanian officials said the brigade would arrive.", "unnamed Lithuanian officials"),
+        ("The museum opened on Thursday.\n\nCity officials said they expected 400,000 visitors a year.",
+         "On Friday, city officials said they expected 400,000 visitors a year.", "unnamed city officials"),
+        ("Firefighters battled the blaze overnight.\n\nWeather forecasters said a cooler change was expected on Friday.",
+         "On Thursday, weather forecasters said a cooler change was expected on Friday.", "weather forecasters"),
+        ("Officials said the road would reopen.", "Later, officials said the bridge was safe.", "unnamed officials"),
+    ],
+)
+def test_a_described_speaker_has_one_spelling_across_stories(
+    nlp: Any, options: ExtractOptions, opening: str, inside: str, speaker: str
+) -> None:
+    """Opening a sentence or not, the facet counts them as one speaker."""
+    first, second = extract_many([_story(opening, "a"), _story(inside, "b")], nlp, options)
+    assert [c.speaker for c in first.claims] == [c.speaker for c in second.claims] == [speaker]
