@@ -332,6 +332,15 @@ class ClaimExtractor:
                 return _Speaker(gov.name, gov.id)
         return _Speaker(m.name, m.id)
 
+    def _cased(self, tok: Any) -> str:
+        """A describing word in one spelling wherever it stands: "City officials" and "city officials" are one
+        speaker; a demonym is capitalised ("Lithuanian officials"), a name keeps its capitals."""
+        if tok.lower_ in self._demonym_words:
+            return str(tok.lower_).capitalize()
+        if tok.ent_type_ or (tok.pos_ == "PROPN" and not tok.is_sent_start):
+            return str(tok.text)
+        return str(tok.lower_)
+
     def _describe(self, span: Any) -> str:
         """A speaker described, not named: "Poland's defence minister" becomes "Polish defence minister".
 
@@ -341,7 +350,14 @@ class ClaimExtractor:
             span = span[1:]
         text = str(self.normalise(span.text))
         first = span[0]
-        common = first.pos_ in ("NOUN", "ADJ") and not first.ent_type_
+        common = (
+            (first.pos_ in ("NOUN", "ADJ") or (
+                first.pos_ == "PROPN" and first.is_sent_start and len(span) > 1
+                and not any(t.text[:1].isupper() for t in span[1:])
+            ))
+            and not first.ent_type_
+            and first.lower_ not in self._demonym_words
+        )  # "Weather forecasters" opening a sentence, tagged a proper noun, are weather forecasters
         if common and first.text[:1].isupper() and text.startswith(first.text):
             text = first.lower_ + text[len(first.text) :]
         m = _POSSESSIVE.match(text)
@@ -444,7 +460,11 @@ class ClaimExtractor:
                 return self._anonymous[singular]
             if lower in self._demonym_words and (m := self._resolve_person(subj.idx)) is not None:
                 return _Speaker(m.name, m.id)  # "the Czech said": the player named before
+            if lower in self._demonym_words and len(span) == 1:
+                return _Speaker("unnamed " + lower.capitalize())  # "the Lithuanian said", no one named: not a name
             return _Speaker(self._describe(span))
+        if singular in self._demonym_words and len(span) == 1:
+            return _Speaker("unnamed " + singular.capitalize() + lower[len(singular) :])  # "Lithuanians said"
         if lower in GENERIC_ORGS and not orgs and all(t.dep_ == "det" for t in core if t is not subj):
             m = self._generic_org(subj, subj.idx)
             if m is not None:
@@ -509,11 +529,7 @@ class ClaimExtractor:
         skip = {t.i for t in core if t.dep_ in ("det", "nummod", "quantmod", "poss", "case")}
         if org is not None:
             skip |= {t.i for t in core if org.start <= t.idx < org.end}
-        words = [
-            t.text if t.pos_ == "PROPN" or t.ent_type_ else t.lower_
-            for t in core
-            if t.i not in skip and not t.is_punct and t.i <= head.i
-        ]
+        words = [self._cased(t) for t in core if t.i not in skip and not t.is_punct and t.i <= head.i]
         singular = head.lower_.rstrip("s") if head.lower_ != "people" else "person"
         if head.lower_ in ("the", "this") or (words and words[0] in ("the",)):
             words = words[1:]

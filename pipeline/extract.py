@@ -48,6 +48,9 @@ class EntityRules:
     after_place: tuple[str, ...] = ()
     after_org: tuple[str, ...] = ()  # Washington + "Post" is a newspaper
     place_before: tuple[str, ...] = ()  # "near the town of" + a name: a place
+    place_hyphen_words: tuple[str, ...] = ()  # a name + "-born", "-based": a place
+    designators_before: tuple[str, ...] = ()  # casefolded: "County" Cork is Cork, a place
+    designators_after: tuple[str, ...] = ()  # casefolded: the Danube "delta", the Algarve "coast"
     label_before: tuple[str, ...] = ()  # "codename" + a name: a label
     label_first_words: frozenset[str] = frozenset()  # "Project" Tessera
     org_last_words: frozenset[str] = frozenset()  # Dunmore "Rovers"
@@ -99,6 +102,9 @@ def load_entity_rules(spec: Mapping[str, Any], gazetteer: Sequence[GazetteerEntr
         after_place=sided("longer_name_after", "place"),
         after_org=sided("longer_name_after", "org"),
         place_before=words("place_before"),
+        place_hyphen_words=words("place_hyphen_words"),
+        designators_before=tuple(w.casefold() for w in sided("place_designators", "before")),
+        designators_after=tuple(w.casefold() for w in sided("place_designators", "after")),
         label_before=words("label_before"),
         label_first_words=frozenset(str(w) for w in spec.get("label_first_words") or ()),
         org_last_words=frozenset(str(w) for w in spec.get("org_last_words") or ()),
@@ -150,12 +156,14 @@ def normalise_name(text: str) -> str:
     return name.strip(" .,;:-\"'“”")
 
 
-_TITLES = re.compile(
-    r"^(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof|Professor|Sir|Dame|Lord|Lady|President|Vice President|Prime Minister|"
+_TITLE_WORDS = (
+    r"Mr|Mrs|Ms|Miss|Dr|Prof|Professor|Sir|Dame|Lord|Lady|President|Vice President|Prime Minister|"
     r"Chancellor|Premier|Minister|Secretary|Senator|Sen|Rep|Representative|Governor|Gov|Mayor|General|Gen|"
     r"Admiral|Adm|Colonel|Col|Lieutenant|Lt|Major|Maj|Captain|Capt|Sergeant|Sgt|Judge|Justice|Ambassador|"
-    r"King|Queen|Prince|Princess|Pope|Father|Rev|Reverend|Sheikh|Chairman|Chairwoman|Commissioner)\.?\s+)+"
+    r"King|Queen|Prince|Princess|Pope|Father|Rev|Reverend|Sheikh|Chairman|Chairwoman|Commissioner"
 )
+_TITLES = re.compile(rf"^(?:(?:{_TITLE_WORDS})\.?\s+)+")
+_TITLE_BEFORE = re.compile(rf"\b(?:{_TITLE_WORDS})\.?\s+$")
 
 
 def normalise_person(text: str) -> str:
@@ -174,32 +182,182 @@ def _listed_with_place(previous: Sequence[Any], ent: Any, text: str) -> bool:
     return re.fullmatch(r",?\s+(?:and|or)\s+|,\s+", text[previous[-1].end_char : ent.start_char]) is not None
 
 
+@dataclass(frozen=True)
+class _Patterns:
+    vehicle: re.Pattern[str]
+    vehicle_before: re.Pattern[str]
+    place_after: re.Pattern[str]
+    place_before: re.Pattern[str]
+    label_before: re.Pattern[str]
+    place_hyphen: re.Pattern[str]
+    designator_before: re.Pattern[str]
+    designator_after: re.Pattern[str]
+    designators: re.Pattern[str]
+    # Where a name, put in for NAME, shows in the text to be a place: any name; a name the model calls a person.
+    name_as_place: str
+    person_as_place: str
+
+
 @functools.cache
-def _rule_patterns(rules: EntityRules) -> tuple[re.Pattern[str], ...]:
+def _rule_patterns(rules: EntityRules) -> _Patterns:
     """The rules' word lists as compiled patterns, made once per rule set."""
 
     def alternatives(words: Sequence[str]) -> str:
         return "|".join(re.escape(w) for w in words) or r"(?!x)x"
 
-    return (
-        re.compile(rules.vehicle_pattern),
-        re.compile(rf"\b(?:{alternatives(rules.vehicle_words)})\s+(?:the\s+)?$"),
-        re.compile(rf"\s+(?:{alternatives(rules.place_words)})\b"),
-        re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$"),
-        re.compile(rf"\b(?:{alternatives(rules.label_before)})\s+$"),
+    before, after = alternatives(rules.designators_before), alternatives(rules.designators_after)
+    return _Patterns(
+        vehicle=re.compile(rules.vehicle_pattern),
+        # "the tanker Eagle S", "The corvette, the Bystry Veter,"
+        vehicle_before=re.compile(rf"\b(?:{alternatives(rules.vehicle_words)})(?:\s+(?:the\s+)?|\s*,\s+the\s+)$"),
+        place_after=re.compile(rf"\s+(?:{alternatives(rules.place_words)})\b"),
+        place_before=re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$"),
+        label_before=re.compile(rf"\b(?:{alternatives(rules.label_before)})\s+$"),
+        place_hyphen=re.compile(rf"[-\u2010\u2011](?:{alternatives(rules.place_hyphen_words)})\b"),
+        designator_before=re.compile(rf"\b(?:{before})\s+$"),
+        designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)"),  # the coast, not the coast guard
+        designators=re.compile(rf"^(?:{before})\s+(?=\S)|\s+(?:{after})$"),
+        name_as_place=rf"(?i:\b(?:{before})\s+)NAME\b|\bNAME(?i:\s+(?:{after})\b(?![-\s]+guards?\b))",
+        person_as_place=(
+            rf"(?i:\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?)NAME\b(?!['’]s\b)"
+            rf"|\bNAME[-\u2010\u2011](?i:{alternatives(rules.place_hyphen_words)})\b"
+        ),
     )
 
 
-def check_entities(doc: Any, rules: EntityRules) -> None:
+# "CORK, Ireland (Reuters) - ", "AZULMAR — ", "BRUSSELS, Nov 20 (AFP) - ": a dateline opening a paragraph.
+_DATELINE = re.compile(
+    r"^(?P<place>[A-Z][A-Z.'’ -]{1,40}?)(?:,\s+(?P<region>[A-Z][A-Za-z.'’ -]{1,30}?))?"
+    r"(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*(?:\([^()\n]{1,40}\))?\s*[-–—]{1,2}\s+(?=\S)",
+    re.MULTILINE,
+)
+_POSSESSIVE_AFTER = re.compile(r"^['’]s\b")
+
+
+def _name_key(text: str) -> str:
+    return normalise_name(text).casefold()
+
+
+def _place_keys(text: str, patterns: _Patterns) -> set[str]:
+    """A place's name and its name without a designator: "County Cork" is also "cork"."""
+    key = _name_key(text)
+    bare = patterns.designators.sub("", key).strip()
+    return {key, bare} if bare else {key}
+
+
+def dateline_places(dateline: str) -> tuple[str, ...]:
+    """The places of a dateline: "CORK, Ireland" is Cork and Ireland; the date in "BRUSSELS, Nov 20" is not."""
+    return tuple(p.strip() for p in dateline.split(",") if p.strip() and not re.search(r"\d", p))
+
+
+def _story_places(doc: Any, patterns: _Patterns, places: Iterable[str]) -> set[str]:
+    """What the whole story shows to be places: its datelines (given, or opening a paragraph) and every
+    name the model or the gazetteer types a place (GPE, LOC) anywhere in it."""
+    keys = {k for p in places for k in _place_keys(p, patterns)}
+    for m in _DATELINE.finditer(doc.text):
+        for part in (m.group("place"), m.group("region")):
+            if part:
+                keys |= _place_keys(part, patterns)
+    for ent in doc.ents:
+        if ent.label_ in ("GPE", "LOC"):
+            keys |= _place_keys(ent.text, patterns)
+    return keys
+
+
+def _text_places(doc: Any, patterns: _Patterns, persons: set[str]) -> set[str]:
+    """Names the model calls a person or an organisation that the text shows to be places somewhere, however
+    the model typed them there: "County Cork", "the Algarve coast"; for a "person" also "from Azulmar",
+    "Azulmar-based"."""
+    found: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    text = doc.text
+    for ent in doc.ents:
+        if ent.label_ not in ("PERSON", "ORG") or ent.ent_id_:
+            continue
+        name = normalise_name(ent.text)
+        key = name.casefold()
+        if not name or (key, ent.label_) in seen or key in persons:
+            continue
+        seen.add((key, ent.label_))
+        template = patterns.name_as_place + ("|" + patterns.person_as_place if ent.label_ == "PERSON" else "")
+        for m in re.finditer(template.replace("NAME", re.escape(name)), text):
+            # Not inside a longer name of another kind: "Hull Bay" of the club "Hull Bay Rovers".
+            if not any(e.start_char <= m.start() and m.end() <= e.end_char and e.label_ not in ("GPE", "LOC")
+                       for e in doc.ents if len(e.text) > len(name)):
+                found.add(key)
+                break
+    return found
+
+
+def _story_persons(doc: Any, speech_verbs: frozenset[str]) -> set[str]:
+    """Names the story uses for people: the surname of a full name ("Mary Walsh": walsh), a name with a
+    title ("Mr Walsh", "Minister Walsh") and a name that speaks ("Walsh said"). Such a name is not made a
+    place by a place seen elsewhere in the story."""
+    names: set[str] = set()
+    text = doc.text
+    for ent in doc.ents:
+        if ent.label_ != "PERSON":
+            continue
+        words = normalise_person(ent.text).split()
+        if len(words) > 1:
+            names.add(words[-1].casefold())
+        elif (
+            _TITLES.match(normalise_name(ent.text))
+            or _TITLE_BEFORE.search(text[max(0, ent.start_char - 30) : ent.start_char])
+            or (ent.root.dep_ == "nsubj" and ent.root.head.lower_ in speech_verbs)
+        ):
+            names.add(words[0].casefold() if words else _name_key(ent.text))
+    return names
+
+
+def _beside_place(ents: Sequence[Any], i: int, text: str) -> bool:
+    """ "Cork, Ireland," "in Azulmar, Portugal.": a one-word name followed by a place and then a pause."""
+    if i + 1 >= len(ents) or ents[i + 1].label_ != "GPE":
+        return False
+    ent, nxt = ents[i], ents[i + 1]
+    return (
+        re.fullmatch(r",\s+", text[ent.end_char : nxt.start_char]) is not None
+        and re.match(r"\s*(?:[,.;:)(]|$)", text[nxt.end_char : nxt.end_char + 2]) is not None
+    )
+
+
+def check_entities(doc: Any, rules: EntityRules, places: Iterable[str] = (),
+                   speech_verbs: frozenset[str] = frozenset()) -> None:
     """Correct the model's entity types in place: demonyms are not people, vehicles and vessels not
-    organisations, a named base or bridge not a person, and a longer name wins over a place in it."""
+    organisations, a named base or bridge not a person, and a longer name wins over a place in it.
+
+    A name is a place in the whole story when the story shows it to be one anywhere: a dateline
+    (``places``, or one opening a paragraph), the model's place type for it elsewhere, a territorial word
+    before or after it ("County Cork", "the Algarve coast"), a country after it ("Cork, Ireland,"), and for
+    a name the model calls a person, a locative word before it ("in", "from", "near the town of") or
+    "-born"/"-based" after it. The surname of a person the story names in full, a name with a title and a
+    name that speaks ("Walsh said": ``speech_verbs``) are not made places by what is seen elsewhere."""
+    patterns = _rule_patterns(rules)
+    persons = _story_persons(doc, speech_verbs)
+    known = (_story_places(doc, patterns, places) | _text_places(doc, patterns, persons)) - persons
+    ents = list(doc.ents)
+    out, found, changed = _checked(doc, ents, rules, patterns, known, persons)
+    found -= persons
+    if not found <= known:  # a rule found a place: its mentions before the one that showed it are places too
+        out, _found, changed = _checked(doc, ents, rules, patterns, known | found, persons)
+    if changed:
+        doc.ents = out
+        for span in out:
+            if not span.id_:
+                for tok in span:
+                    tok.ent_id_ = ""  # the span's id is read from its root token
+
+
+def _checked(doc: Any, ents: Sequence[Any], rules: EntityRules, patterns: _Patterns, places: set[str],
+             persons: set[str]) -> tuple[list[Any], set[str], bool]:
+    """One pass over the entities: the checked ones, the places the rules found, whether any changed."""
     from spacy.tokens import Span
 
     text = doc.text
-    vehicle, vehicle_before, place_after, place_before, label_before = _rule_patterns(rules)
     out: list[Any] = []
+    found: set[str] = set()
     changed = False
-    for ent in doc.ents:
+    for i, ent in enumerate(ents):
         if out and ent.start < out[-1].end:
             continue  # inside a name grown over it ("Times" of "Moscow Times")
         label, start, end, kb = ent.label_, ent.start, ent.end, ent.ent_id_
@@ -208,26 +366,49 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
         after = text[ent.end_char : ent.end_char + 30].casefold()
         unlinked = label in ("PERSON", "ORG") and not kb
         name_words = ent.text.split()
+        key = _name_key(ent.text)
+        a_person = key in persons
+        place = False  # shown to be a place by this mention: a place in the whole story
         if unlinked and (words in rules.demonyms or words.rstrip("s") in rules.demonyms):
             label = "NORP"
-        elif unlinked and (label_before.search(before) or name_words[0] in rules.label_first_words):
+        elif unlinked and (patterns.label_before.search(before) or name_words[0] in rules.label_first_words):
             label = "WORK_OF_ART"  # a codename or project: not an actor
-        elif unlinked and (place_after.match(after) or place_after.match(" " + name_words[-1].casefold())):
-            label = "FAC"  # "Amari air base", "Lynx Crossing"
-        elif label == "PERSON" and not kb and (place_before.search(before) or _listed_with_place(out, ent, text)):
-            label = "GPE"  # "near the town of Elbweiler", "Lublin and Rzeszow"
+        elif unlinked and not a_person and (
+            patterns.designator_after.match(after) or patterns.designator_before.search(before)
+            or (label == "PERSON" and patterns.designators.search(words))
+        ):
+            label, place = "GPE", True  # "the Algarve coast", "the Danube delta", "County Cork"
+        elif unlinked and (
+            patterns.place_after.match(after) or patterns.place_after.match(" " + name_words[-1].casefold())
+        ):
+            label = "FAC"  # "Amari air base", "Lynx Crossing", "the Azulmar museum": maybe named after a person
+        elif label == "PERSON" and not kb and not a_person and (
+            patterns.place_before.search(before) or _listed_with_place(out, ent, text)
+            or patterns.place_hyphen.match(after)
+        ):
+            # "near the town of Elbweiler", "Lublin and Rzeszow", "Cork-born"; not "in Walsh's view"
+            label, place = "GPE", not _POSSESSIVE_AFTER.match(after)
+        elif unlinked and not a_person and len(name_words) == 1 and _beside_place(ents, i, text):
+            label, place = "GPE", True  # "Cork, Ireland,"
         elif label == "PERSON" and not kb and name_words[-1] in rules.org_last_words:
             label = "ORG"
         elif label in ("ORG", "PERSON", "GPE") and not kb and (
-            vehicle.match(ent.text)
-            or vehicle_before.search(before)
+            patterns.vehicle.match(ent.text)
+            or patterns.vehicle.match(name_words[-1])  # "Ilyushin Il-20"
+            or patterns.vehicle_before.search(before + ("the " if words.startswith("the ") else ""))
         ):
             label = "PRODUCT"
+        elif label == "ORG" and not kb and len(name_words) == 1 and a_person:
+            label = "PERSON"  # "Walsh" after "Mary Walsh": her, not an organisation
+        elif unlinked and key in places:
+            label = "GPE"  # a place elsewhere in the story: "County Cork" ... "for Cork and Kerry"
         elif label == "GPE" and kb:
             grown = _longer_name(doc, text, ent, rules)
             if grown is not None:
                 start, end, label = grown
                 kb = ""
+        if place:
+            found |= _place_keys(ent.text, patterns)
         if (label, start, end, kb) != (ent.label_, ent.start, ent.end, ent.ent_id_):
             changed = True
             # A grown name swallows the model's entity it now covers ("Dynamo" of "Dynamo Moscow").
@@ -238,12 +419,7 @@ def check_entities(doc: Any, rules: EntityRules) -> None:
             out.append(span)
         else:
             out.append(ent)
-    if changed:
-        doc.ents = out
-        for span in out:
-            if not span.id_:
-                for tok in span:
-                    tok.ent_id_ = ""  # the span's id is read from its root token
+    return out, found, changed
 
 
 def _longer_name(doc: Any, text: str, ent: Any, rules: EntityRules) -> tuple[int, int, str] | None:
@@ -276,7 +452,12 @@ def _entities(doc: Any, by_id: Mapping[str, GazetteerEntry]) -> list[Entity]:
         if known is not None:
             counts[(known.name, known.type, known.id)] += 1
             continue
-        name = normalise_person(ent.text) if etype == "person" else normalise_name(ent.text)
+        if etype == "person":
+            name = normalise_person(ent.text)
+        else:
+            name = re.sub(r"(?:\s+\d+-\d+)+$", "", normalise_name(ent.text))  # "Castlebridge United 2-1": a score
+            if etype == "place" and name.isupper() and len(name) > 4:
+                name = name.title()  # the dateline's "CONSTANTA" is Constanta
         if len(name) < 2:
             continue
         counts[(name, etype, None)] += 1
@@ -321,7 +502,7 @@ def _lookups(options: ExtractOptions) -> tuple[dict[str, GazetteerEntry], dict[s
 
 def _extraction(story: CleanStory, doc: Any, options: ExtractOptions, by_id: Mapping[str, GazetteerEntry],
                 demonyms: Mapping[str, str]) -> Extraction:
-    check_entities(doc, options.entity_rules)
+    check_entities(doc, options.entity_rules, dateline_places(story.dateline), options.cues.verbs)
     entities = _entities(doc, by_id)
     score, reasons = topic_relevance(f"{story.title}\n{story.text}", entities, options.topic)
     claims = extract_claims(doc, by_id, normalise_name, demonyms, options.cues, normalise_person)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from pipeline.models import SearchQuery
+from tests.demo_names import case_duplicates, demo_demonyms, demo_places, misfiled
 from workers.adapters.sqlite_index import SqliteIndex
 from workers.api import Api, make_server
 from workers.topology import QUEUES
@@ -180,6 +182,31 @@ def test_readme_url(api_url: str, url: str) -> None:
         assert sum(v["count"] for v in body["histogram"]) == body["total"]
     if path == "/api/openapi.json":
         assert "/api/search" in body["paths"]
+
+
+def _facets(api_url: str, query: str) -> tuple[int, dict[str, list[str]]]:
+    url = f"{api_url}/api/search?facets=true&size=1" + (f"&q={urllib.parse.quote(query)}" if query else "")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        body = json.loads(resp.read())
+    facets = {kind: [v["value"] for v in body["facets"].get(kind, [])] for kind in ("person", "org", "speaker")}
+    return body["total"], facets
+
+
+def test_demo_facets_show_no_place_or_demonym_as_a_person_organisation_or_speaker(api_url: str) -> None:
+    """The search page's people, organisation and speaker facets on the demo's data: no place or demonym
+    of the demo's stories (states may speak: "Russia said"), no name twice in two cases. Asked over all
+    stories and over the stories naming each place or demonym, whose facets then hold those stories' names."""
+    wrong: dict[str, Any] = {}
+    for query in ["", *(f'"{name}"' for name in sorted(demo_places() | demo_demonyms()))]:
+        _total, facets = _facets(api_url, query)
+        if misfiled(facets):
+            wrong[query] = misfiled(facets)
+        if dups := {kind: case_duplicates(values) for kind, values in facets.items() if case_duplicates(values)}:
+            wrong[f"{query} (case)"] = dups
+    assert wrong == {}
+    for name in ("Azulmar", "Cork", "Algarve"):
+        total, facets = _facets(api_url, f'"{name}"')
+        assert total >= 1 and not [kind for kind, values in facets.items() if name in values], facets
 
 
 def check_metrics(text: str) -> None:
