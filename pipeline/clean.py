@@ -299,6 +299,10 @@ def clean(page: FetchedPage, html: bytes | str, options: CleanOptions) -> CleanS
         canonical = canonical_url(meta.canonical or page.url, base=page.url)
     except StageError:
         canonical = page.url
+    if urlsplit(canonical).path in ("", "/") and urlsplit(page.url).path not in ("", "/"):
+        # A CMS that declares its home page as every article's canonical URL would fold all its stories
+        # into one: an article's canonical URL is never the site's root.
+        canonical = page.url
     authors = meta.authors or tuple(a for b in article.bylines for a in split_authors(b))
     sources = dict(meta.sources)
     if authors and not meta.authors:

@@ -258,3 +258,13 @@ def test_a_layout_with_a_sidebar_is_not_the_sidebar() -> None:
     body = ('<section class="wrapper wrapper__with-sidebar"><div class="byline-box">'
             '<span>Posted on 20 November 2026 by Ruairi Byrne</span></div></section>')
     assert page_metadata(_page("<title>Port strike ends</title>", body), URL).authors == ("Ruairi Byrne",)
+
+
+def test_a_home_page_declared_as_canonical_is_not_the_articles_url() -> None:
+    # A misconfigured CMS gives every article the site's root as canonical URL: the stories must stay apart.
+    root = _page('<title>Port strike ends</title><link rel="canonical" href="https://www.harbourgazette.example/">')
+    assert clean(_fetched(), root, CleanOptions()).canonical_url == URL
+    moved = _page('<title>Port strike ends</title><link rel="canonical" '
+                  'href="https://www.harbourgazette.example/world/port-strike-ends?utm_source=rss">')
+    assert clean(_fetched(), moved, CleanOptions()).canonical_url == (
+        "https://www.harbourgazette.example/world/port-strike-ends")
