@@ -103,6 +103,9 @@ _NAMING = frozenset(
 )
 _SMALL_WORDS = frozenset("a an the of and or in on at to for with by from as de la le von van der".split())
 _NOT_THE_NAME = frozenset({"prep", "relcl", "acl", "advcl", "ccomp", "cc", "conj"})
+# A publication speaks through these: "its editorial board wrote", "the newspaper said".
+_NEWSPAPERS = frozenset("newspaper paper daily weekly magazine tabloid broadsheet".split())
+_PUBLICATION_PARTS = _NEWSPAPERS | frozenset("editorial editorials board page column commentary newsroom".split())
 _PARTITIVES = frozenset("one some most many several all each none few both any either neither".split())
 _DOCUMENTS = frozenset(
     "declaration statement communique communiqué report indictment letter document ruling decision "
@@ -112,6 +115,9 @@ _DATELINE = re.compile(r"[A-Z][A-Z .'-]+(?:,\s+[A-Z][\w .'-]+)?\s+[—–-]+\s+"
 _POSSESSIVE = re.compile(r"^([A-Z][\w-]+)['’]s\s+(.+)$")
 _DATELINE_WORD = re.compile(r"[A-Z]{2,}[A-Z .'-]*|[—–-]+")
 PRONOUNS_PERSON = frozenset({"he", "she", "him", "her"})
+_PRONOUN_GENDER = {"he": "m", "him": "m", "his": "m", "she": "f", "her": "f", "hers": "f"}
+_HONORIFICS = {"mr": "m", "sir": "m", "lord": "m", "king": "m", "mrs": "f", "ms": "f", "miss": "f", "dame": "f",
+               "lady": "f", "queen": "f", "dr": "", "prof": "", "professor": "", "judge": ""}
 PRONOUNS_OTHER = frozenset({"it", "they", "we", "i"})
 _HYPOTHETICAL_AUX = frozenset({"could", "might", "may", "should"})
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
@@ -241,6 +247,7 @@ class ClaimExtractor:
         self.normalise = normalise
         self.quotes = quote_spans(self.text)
         self._quote_starts = [q.start for q in self.quotes]
+        self._gender: dict[str, str] = {}  # "m" or "f" for a person's name, when the story shows it
         self.mentions = self._mentions()
         self._mention_ends = [m.end for m in self.mentions]
         self._anonymous: dict[str, _Speaker] = {}
@@ -255,6 +262,15 @@ class ClaimExtractor:
     def _mentions(self) -> list[_Mention]:
         out: list[_Mention] = []
         surnames: dict[str, tuple[str, str | None]] = {}
+        # Surnames of the people the tagger found anywhere in the story: the same name tagged as an
+        # organisation or a place elsewhere ("Reyes said"), or missed ("Ellery spoke"), is that person.
+        tagged: dict[str, tuple[str, str | None]] = {}
+        for ent in self.doc.ents:
+            if ent.label_ == "PERSON" and not (ent.ent_id_ and ent.ent_id_ in self.by_id):
+                words = str(self.person_name(ent.text)).split()
+                if len(words) > 1:
+                    tagged.setdefault(words[-1], (" ".join(words), None))
+        covered: set[int] = set()
         for ent in self.doc.ents:
             kind = {"PERSON": "person", "ORG": "org", "GPE": "place", "NORP": "group"}.get(ent.label_)
             if kind is None:
@@ -262,20 +278,70 @@ class ClaimExtractor:
             known = self.by_id.get(ent.ent_id_) if ent.ent_id_ else None
             if known is not None and kind == "person" and getattr(known, "type", "person") != "person":
                 kind = "org" if getattr(known, "type", "") == "org" else "place"
+            if known is None and kind in ("org", "place") and self._person_like(ent, tagged):
+                kind = "person"
             name = known.name if known else (self.person_name if kind == "person" else self.normalise)(ent.text)
             ent_id = known.id if known else None
             if kind == "person":
                 parts = name.split()
                 if len(parts) == 1 and parts[0] in surnames:
                     name, ent_id = surnames[parts[0]][0], ent_id or surnames[parts[0]][1]
+                elif len(parts) == 1 and parts[0] in tagged:
+                    name = tagged[parts[0]][0]
                 elif len(parts) > 1:
                     surnames[parts[-1]] = (name, ent_id)
-            root = ent.root
-            subject = root.dep_ in ("nsubj", "nsubjpass") or (
-                root.dep_ == "appos" and root.head.dep_ in ("nsubj", "nsubjpass")
-            )
-            out.append(_Mention(ent.start_char, ent.end_char, name, ent_id, kind, subject))
+                self._note_gender(name, ent)
+            covered.update(range(ent.start, ent.end))
+            out.append(_Mention(ent.start_char, ent.end_char, name, ent_id, kind, self._is_subject(ent.root)))
+        for tok in self.doc:
+            if tok.i in covered or tok.pos_ != "PROPN" or tok.text not in tagged:
+                continue
+            if tok.i + 1 < len(self.doc) and self.doc[tok.i + 1].pos_ == "PROPN":
+                continue  # part of a longer name
+            name = tagged[tok.text][0]
+            self._note_gender(name, self.doc[tok.i : tok.i + 1])
+            out.append(_Mention(tok.idx, tok.idx + len(tok.text), name, None, "person", self._is_subject(tok)))
+        out.sort(key=lambda m: m.start)
         return out
+
+    @staticmethod
+    def _is_subject(root: Any) -> bool:
+        """The subject of a clause that carries the story, not of a relative clause on someone else
+        ("Wehrmann, whose predecessor Ulrike Brandt had pushed …, spoke": Wehrmann)."""
+        if root.dep_ == "appos":
+            root = root.head
+        return root.dep_ in ("nsubj", "nsubjpass") and root.head.dep_ not in ("relcl", "acl")
+
+    def _person_like(self, ent: Any, tagged: Mapping[str, Any]) -> bool:
+        """A name tagged as an organisation or place that is a person: a surname the tagger knows as a
+        person's, a title before it ("Ms Brun"), a relative "who" on it, or a role in apposition."""
+        words = str(self.person_name(ent.text)).split()
+        if not words or len(words) > 4:
+            return False
+        if words[-1] in tagged and (len(words) == 1 or " ".join(words) == tagged[words[-1]][0]):
+            return True  # not "County Kerry" beside "John Kerry"
+        if ent[0].lower_.rstrip(".") in _HONORIFICS:
+            return True
+        if ent.start > 0 and self.doc[ent.start - 1].lower_.rstrip(".") in _HONORIFICS:
+            return True
+        root = ent.root
+        if any(c.dep_ == "relcl" and self.doc[c.left_edge.i].lower_ == "who" for c in root.children):
+            return True
+        roles = [root.head] if root.dep_ == "appos" else []
+        roles += [c for c in root.children if c.dep_ == "appos"]
+        return any(r.pos_ == "NOUN" and r.lower_ in ROLE_NOUNS for r in roles)
+
+    def _note_gender(self, name: str, span: Any) -> None:
+        """He or she, from a title ("Ms Keane") or "X said she …" (the subject of the reported clause)."""
+        before = self.doc[span.start - 1].lower_.rstrip(".") if span.start > 0 else ""
+        gender = _HONORIFICS.get(span[0].lower_.rstrip(".")) or _HONORIFICS.get(before)
+        root = span.root
+        if gender is None and root.dep_ in ("nsubj", "nsubjpass") and root.head.lower_ in self._quote_cues:
+            for comp in (c for c in root.head.children if c.dep_ == "ccomp"):
+                pron = next((c.lower_ for c in comp.children if c.dep_ in ("nsubj", "nsubjpass")), "")
+                gender = {"he": "m", "she": "f"}.get(pron, gender)
+        if gender:
+            self._gender.setdefault(name, gender)
 
     def last_mention(self, before: int, kinds: Sequence[str], outside_quotes: bool = True) -> _Mention | None:
         k = bisect.bisect_right(self._mention_ends, before)
@@ -287,21 +353,60 @@ class ClaimExtractor:
     def _paragraph_start(self, pos: int) -> int:
         return self.text.rfind("\n\n", 0, pos) + 1
 
-    def _resolve_person(self, before: int) -> _Mention | None:
+    def _resolve_person(self, before: int, pronoun: str = "") -> _Mention | None:
         """He/she: the last person who was the subject of a clause, in this or the previous paragraph;
         else the last person named. The speaker named a sentence earlier beats a person named since
-        inside what they said."""
-        last = self.last_mention(before, ("person",))
-        if last is None:
-            return None
-        window = self._paragraph_start(self._paragraph_start(before) - 2) if before > 2 else 0
+        inside what they said, or as the object of a clause; a person known to be of the other gender
+        (a title, "X said she …") is skipped."""
+        want = _PRONOUN_GENDER.get(pronoun)
         k = bisect.bisect_right(self._mention_ends, before)
-        for m in reversed(self.mentions[:k]):
+        people = [
+            m for m in self.mentions[:k]
+            if m.kind == "person" and not self.inside_quote(m.start) and self._gender.get(m.name, want) == want
+        ]
+        if not people:
+            return self.last_mention(before, ("person",))
+        window = self._paragraph_start(self._paragraph_start(before) - 2) if before > 2 else 0
+        for m in reversed(people):
             if m.start < window:
                 break
-            if m.kind == "person" and m.subject and not self.inside_quote(m.start):
+            if m.subject:
                 return m
-        return last
+        return people[-1]
+
+    def _title(self, m: _Mention) -> set[str]:
+        """The words of a person's title: before the name ("Health Secretary Alan Whitlock") or in
+        apposition ("the Chancellor, Rachel Orme"; "Fiona Carr, the director of …")."""
+        span = self.doc.char_span(m.start, m.end, alignment_mode="expand")
+        if span is None:
+            return set()
+        root = span.root
+        words = [t for t in self.doc[root.left_edge.i : span.start] if t.dep_ in ("compound", "amod")]
+        heads = [root.head] if root.dep_ == "appos" else []
+        heads += [c for c in root.children if c.dep_ == "appos"]
+        for head in heads:
+            words += [t for t in self._core(head) if t.dep_ not in ("det", "poss", "case")
+                      and not span.start <= t.i < span.end]
+        return {t.lower_ for t in words if not t.is_punct}
+
+    def person_titled(self, subj: Any) -> _Mention | None:
+        """ "the minister", "the health secretary": the person named earlier with that title, the one
+        whose title matches it best ("Health Secretary Alan Whitlock", not "shadow health secretary
+        Joanna Reeve"), else the last such."""
+        role = {t.lower_ for t in self._core(subj) if t.dep_ not in ("det", "poss", "case")}
+        k = bisect.bisect_right(self._mention_ends, subj.idx)
+        best: tuple[int, int, int] | None = None
+        found = None
+        for i, m in enumerate(self.mentions[:k]):
+            if m.kind != "person" or self.inside_quote(m.start):
+                continue
+            title = self._title(m)
+            if subj.lower_ not in title:
+                continue
+            rank = (len(role & title), -len(title - role), i)
+            if best is None or rank > best:
+                best, found = rank, m
+        return found
 
     def person_with_role(self, role: str, before: int) -> _Mention | None:
         """The last person named right after the role noun ("Kremlin spokesman Dmitry Peskov")."""
@@ -431,7 +536,7 @@ class ClaimExtractor:
                 return None  # first person outside a quote: the writer, not a source
             if lower in ("who", "which", "that") and subj.head.dep_ == "relcl":
                 return self._speaker_of_np(subj.head.head)
-            m = self._resolve_person(subj.idx) if lower in PRONOUNS_PERSON else self.last_mention(
+            m = self._resolve_person(subj.idx, lower) if lower in PRONOUNS_PERSON else self.last_mention(
                 subj.idx, ("org", "person")
             )
             return self._as_speaker(m) if m else None
@@ -450,6 +555,11 @@ class ClaimExtractor:
         orgs = [m for m in inside if m.kind in ("org", "place")]
         if singular in ANONYMOUS_HEADS and subj.pos_ == "NOUN" and self._unnamed(subj):
             return self._anonymous_speaker(subj, core, orgs)
+        if lower in _PUBLICATION_PARTS and (found := self._publication(subj)) is not None:
+            return found
+        the = any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in subj.children)
+        if subj.pos_ == "NOUN" and the and not orgs and lower == singular and (m := self.person_titled(subj)):
+            return _Speaker(m.name, m.id)  # "the coroner said": the person introduced with that title
         span = self._phrase(subj)
         if lower in ROLE_NOUNS or singular in ROLE_NOUNS or singular in ANONYMOUS_HEADS or lower in self._demonym_words:
             definite = any(c.dep_ in ("det", "poss") for c in subj.children) or lower in self._demonym_words
@@ -481,6 +591,21 @@ class ClaimExtractor:
             if m is not None:
                 return self._as_speaker(m)
         return _Speaker(self._describe(span))
+
+    def _publication(self, subj: Any) -> _Speaker | None:
+        """ "The Ledger's editorial board wrote", "its editorial page", "an editorial in the paper",
+        "the newspaper said": the publication, named or the last organisation named."""
+        owner = next((c for c in subj.children if c.dep_ == "poss"), None)
+        if owner is not None:
+            return self._speaker_of_np(owner)
+        for prep in (c for c in subj.children if c.dep_ == "prep" and c.lower_ in ("in", "of", "at")):
+            pobj = next((c for c in prep.children if c.dep_ == "pobj"), None)
+            if pobj is not None and pobj.lower_ in _PUBLICATION_PARTS:
+                return self._publication(pobj)
+        if subj.lower_ in _NEWSPAPERS and any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in subj.children):
+            m = self.last_mention(subj.idx, ("org",))
+            return self._as_speaker(m) if m else None
+        return None
 
     def _phrase(self, subj: Any) -> Any:
         """The subject's words for a described speaker: up to a comma, a relative clause or the verb."""
