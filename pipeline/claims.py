@@ -53,6 +53,14 @@ _DEFAULT_VERBS = (
 ).split()
 
 
+def doc_text(doc: Any) -> str:
+    """A parsed document's text, kept with it: spaCy joins its tokens' text again on every ``doc.text``."""
+    text = doc.user_data.get("text")
+    if not isinstance(text, str):
+        text = doc.user_data["text"] = doc.text
+    return str(text)
+
+
 @dataclass(frozen=True)
 class CueLexicon:
     """Word forms that attribute speech (see config/cues.yaml)."""
@@ -242,7 +250,7 @@ class ClaimExtractor:
         self.demonyms = demonyms
         self.cues = cues or CueLexicon()
         self._quote_cues = self.cues.verbs | self.cues.quote_only
-        self.text: str = doc.text
+        self.text: str = doc_text(doc)
         self.by_id = by_id
         self.normalise = normalise
         self.quotes = quote_spans(self.text)

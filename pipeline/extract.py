@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.claims import CueLexicon, extract_claims
+from pipeline.claims import CueLexicon, doc_text, extract_claims
 from pipeline.models import Claim, CleanStory, Entity, Extraction
 
 LABEL_TYPES = {"PERSON": "person", "ORG": "org", "GPE": "place", "LOC": "place", "FAC": "place"}
@@ -193,9 +193,12 @@ class _Patterns:
     designator_before: re.Pattern[str]
     designator_after: re.Pattern[str]
     designators: re.Pattern[str]
-    # Where a name, put in for NAME, shows in the text to be a place: any name; a name the model calls a person.
-    name_as_place: str
-    person_as_place: str
+    # Where a name shows in the text to be a place, around each place it stands (compiled once, not per name):
+    # any name ("County NAME", "NAME coast"); a name the model calls a person ("from NAME", "NAME-based").
+    name_designator_before: re.Pattern[str]
+    name_designator_after: re.Pattern[str]
+    person_place_before: re.Pattern[str]
+    person_place_hyphen: re.Pattern[str]
 
 
 @functools.cache
@@ -217,11 +220,11 @@ def _rule_patterns(rules: EntityRules) -> _Patterns:
         designator_before=re.compile(rf"\b(?:{before})\s+$"),
         designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)"),  # the coast, not the coast guard
         designators=re.compile(rf"^(?:{before})\s+(?=\S)|\s+(?:{after})$"),
-        name_as_place=rf"(?i:\b(?:{before})\s+)NAME\b|\bNAME(?i:\s+(?:{after})\b(?![-\s]+guards?\b))",
-        person_as_place=(
-            rf"(?i:\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?)NAME\b(?!['’]s\b)"
-            rf"|\bNAME[-\u2010\u2011](?i:{alternatives(rules.place_hyphen_words)})\b"
-        ),
+        name_designator_before=re.compile(rf"\b(?:{before})\s+$", re.IGNORECASE),
+        name_designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)", re.IGNORECASE),
+        person_place_before=re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$", re.IGNORECASE),
+        person_place_hyphen=re.compile(rf"[-\u2010\u2011](?:{alternatives(rules.place_hyphen_words)})\b",
+                                       re.IGNORECASE),
     )
 
 
@@ -254,7 +257,7 @@ def _story_places(doc: Any, patterns: _Patterns, places: Iterable[str]) -> set[s
     """What the whole story shows to be places: its datelines (given, or opening a paragraph) and every
     name the model or the gazetteer types a place (GPE, LOC) anywhere in it."""
     keys = {k for p in places for k in _place_keys(p, patterns)}
-    for m in _DATELINE.finditer(doc.text):
+    for m in _DATELINE.finditer(doc_text(doc)):
         for part in (m.group("place"), m.group("region")):
             if part:
                 keys |= _place_keys(part, patterns)
@@ -270,7 +273,7 @@ def _text_places(doc: Any, patterns: _Patterns, persons: set[str]) -> set[str]:
     "Azulmar-based"."""
     found: set[str] = set()
     seen: set[tuple[str, str]] = set()
-    text = doc.text
+    text = doc_text(doc)
     for ent in doc.ents:
         if ent.label_ not in ("PERSON", "ORG") or ent.ent_id_:
             continue
@@ -279,14 +282,40 @@ def _text_places(doc: Any, patterns: _Patterns, persons: set[str]) -> set[str]:
         if not name or (key, ent.label_) in seen or key in persons:
             continue
         seen.add((key, ent.label_))
-        template = patterns.name_as_place + ("|" + patterns.person_as_place if ent.label_ == "PERSON" else "")
-        for m in re.finditer(template.replace("NAME", re.escape(name)), text):
+        for start, end in _name_places(text, name, patterns, ent.label_ == "PERSON"):
             # Not inside a longer name of another kind: "Hull Bay" of the club "Hull Bay Rovers".
-            if not any(e.start_char <= m.start() and m.end() <= e.end_char and e.label_ not in ("GPE", "LOC")
+            if not any(e.start_char <= start and end <= e.end_char and e.label_ not in ("GPE", "LOC")
                        for e in doc.ents if len(e.text) > len(name)):
                 found.add(key)
                 break
     return found
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _name_places(text: str, name: str, patterns: _Patterns, as_person: bool) -> Iterable[tuple[int, int]]:
+    """(start, end) of each place in the text where the name, standing as a whole word, reads as a place."""
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        whole = (start == 0 or not _is_word(text[start - 1]) or not _is_word(name[0])) and (
+            end == len(text) or not _is_word(text[end]) or not _is_word(name[-1]))
+        if whole:
+            window = max(0, start - 80)
+            designated = patterns.name_designator_before.search(text, window, start) or (
+                _is_word(name[-1]) and patterns.name_designator_after.match(text, end))
+            placed = as_person and (
+                (patterns.person_place_before.search(text, window, start) and not _POSSESSIVE.match(text, end)
+                 and (end == len(text) or not _is_word(text[end]) or not _is_word(name[-1])))
+                or patterns.person_place_hyphen.match(text, end))
+            if designated or placed:
+                yield start, end
+        start = text.find(name, start + 1)
+
+
+_POSSESSIVE = re.compile(r"['’]s\b")
 
 
 def _story_persons(doc: Any, speech_verbs: frozenset[str]) -> set[str]:
@@ -294,7 +323,7 @@ def _story_persons(doc: Any, speech_verbs: frozenset[str]) -> set[str]:
     title ("Mr Walsh", "Minister Walsh") and a name that speaks ("Walsh said"). Such a name is not made a
     place by a place seen elsewhere in the story."""
     names: set[str] = set()
-    text = doc.text
+    text = doc_text(doc)
     for ent in doc.ents:
         if ent.label_ != "PERSON":
             continue
@@ -353,7 +382,7 @@ def _checked(doc: Any, ents: Sequence[Any], rules: EntityRules, patterns: _Patte
     """One pass over the entities: the checked ones, the places the rules found, whether any changed."""
     from spacy.tokens import Span
 
-    text = doc.text
+    text = doc_text(doc)
     out: list[Any] = []
     found: set[str] = set()
     changed = False
@@ -512,7 +541,10 @@ def parse(texts: Sequence[str], nlp: Any, batch_size: int = 16) -> list[Any]:
     for text, ps in zip(texts, parts, strict=True):
         pieces = [next(flat) for _ in ps]
         doc = pieces[0] if len(pieces) == 1 else Doc.from_docs(pieces, ensure_whitespace=False)
-        docs.append(doc if doc.text == text else nlp(text))  # never a document of another text
+        if doc.text != text:  # never a document of another text
+            doc = nlp(text)
+        doc.user_data["text"] = text
+        docs.append(doc)
     return docs
 
 
