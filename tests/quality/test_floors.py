@@ -55,8 +55,8 @@ def test_dedupe_clustering_floor() -> None:
     assert result["pair_precision"] >= DEDUPE_PAIR_PRECISION_FLOOR, result
 
 
-CLAIM_F1_FLOOR = 0.93
-CLAIM_SPEAKER_ACCURACY_FLOOR = 0.92
+CLAIM_F1_FLOOR = 0.945
+CLAIM_SPEAKER_ACCURACY_FLOOR = 0.935
 
 
 def test_claim_extraction_floor() -> None:
@@ -70,8 +70,8 @@ def test_claim_extraction_floor() -> None:
 
 # The hard set (tests/gold/claims-hard) was written and annotated by people who never saw the extractor,
 # and the extractor was built without looking at it; first measured at F1 0.876, speaker accuracy 0.843.
-HARD_CLAIM_F1_FLOOR = 0.86
-HARD_CLAIM_SPEAKER_ACCURACY_FLOOR = 0.83
+HARD_CLAIM_F1_FLOOR = 0.875
+HARD_CLAIM_SPEAKER_ACCURACY_FLOOR = 0.86
 
 
 def test_claim_extraction_floor_on_the_hard_set() -> None:
