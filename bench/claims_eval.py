@@ -214,7 +214,29 @@ def evaluate(gold: Sequence[dict[str, Any]], runtime: Any, by_part: bool, baseli
     return out
 
 
-def run(baseline: bool = True, hard: bool = True) -> dict[str, Any]:
+def _figures(prefix: str, result: dict[str, Any], kinds: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The flat figures of one gold set's result, each key with ``prefix``; ``kinds``: (key, row) of the
+    per-kind F1 figures to report."""
+    ours = result["ours"]
+    figures: dict[str, Any] = {
+        f"{prefix}gold_stories": result["stories"],
+        f"{prefix}gold_claims": result["claims"],
+        f"{prefix}precision": round(ours["all"]["precision"], 4),
+        f"{prefix}recall": round(ours["all"]["recall"], 4),
+        f"{prefix}f1": round(ours["all"]["f1"], 4),
+        f"{prefix}speaker_accuracy": round(ours["all"]["speaker_accuracy"], 4),
+    }
+    figures |= {f"{prefix}{key}_f1": round(ours[row]["f1"], 4) for key, row in kinds}
+    if "baseline" in result:
+        base = result["baseline"]
+        figures |= {f"{prefix}baseline_f1": round(base["all"]["f1"], 4),
+                    f"{prefix}baseline_speaker_accuracy": round(base["all"]["speaker_accuracy"], 4),
+                    f"{prefix}baseline_direct_f1": round(base["direct"]["f1"], 4)}
+    return figures
+
+
+def evaluate_sets(baseline: bool = True, hard: bool = True) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The flat figures of both gold sets, and each set's full result by name ("old", "hard")."""
     from workers.runtime import Runtime
     from workers.settings import Settings
 
@@ -225,45 +247,18 @@ def run(baseline: bool = True, hard: bool = True) -> dict[str, Any]:
 
         # textacy reads lemmas: give it the model's full pipeline (ours leaves the lemmatizer out).
         full = spacy.load(runtime.settings.spacy_model)
-    old = evaluate(load_gold(), runtime, by_part=True, baseline=full)
-    ours = old["ours"]
-    figures: dict[str, Any] = {
-        "gold_stories": old["stories"],
-        "gold_claims": old["claims"],
-        "precision": round(ours["all"]["precision"], 4),
-        "recall": round(ours["all"]["recall"], 4),
-        "f1": round(ours["all"]["f1"], 4),
-        "speaker_accuracy": round(ours["all"]["speaker_accuracy"], 4),
-        "direct_f1": round(ours["direct"]["f1"], 4),
-        "reported_f1": round(ours["reported"]["f1"], 4),
-    }
-    if baseline:
-        base = old["baseline"]
-        figures |= {"baseline_f1": round(base["all"]["f1"], 4),
-                    "baseline_speaker_accuracy": round(base["all"]["speaker_accuracy"], 4),
-                    "baseline_direct_f1": round(base["direct"]["f1"], 4)}
-    figures["_old_rows"] = old
+    results = {"old": evaluate(load_gold(), runtime, by_part=True, baseline=full)}
+    figures = _figures("", results["old"], (("direct", "direct"), ("reported", "reported")))
     if hard and HARD_GOLD.is_dir() and any(HARD_GOLD.glob("*.yaml")):
-        new = evaluate(load_gold(HARD_GOLD), runtime, by_part=False, baseline=full)
-        h = new["ours"]
-        figures |= {
-            "hard_gold_stories": new["stories"],
-            "hard_gold_claims": new["claims"],
-            "hard_precision": round(h["all"]["precision"], 4),
-            "hard_recall": round(h["all"]["recall"], 4),
-            "hard_f1": round(h["all"]["f1"], 4),
-            "hard_speaker_accuracy": round(h["all"]["speaker_accuracy"], 4),
-            "hard_quote_f1": round(h["quotes"]["f1"], 4),
-            "hard_direct_f1": round(h["direct"]["f1"], 4),
-            "hard_reported_f1": round(h["reported"]["f1"], 4),
-            "hard_fragment_f1": round(h["fragment"]["f1"], 4),
-        }
-        if baseline:
-            figures |= {"hard_baseline_f1": round(new["baseline"]["all"]["f1"], 4),
-                        "hard_baseline_speaker_accuracy": round(new["baseline"]["all"]["speaker_accuracy"], 4),
-                        "hard_baseline_direct_f1": round(new["baseline"]["direct"]["f1"], 4)}
-        figures["_hard_rows"] = new
-    return figures
+        results["hard"] = evaluate(load_gold(HARD_GOLD), runtime, by_part=False, baseline=full)
+        figures |= _figures("hard_", results["hard"], (("quote", "quotes"), ("direct", "direct"),
+                                                        ("reported", "reported"), ("fragment", "fragment")))
+    return figures, results
+
+
+def run(baseline: bool = True, hard: bool = True) -> dict[str, Any]:
+    """The flat figures of both gold sets (bench/results/claims.json)."""
+    return evaluate_sets(baseline, hard)[0]
 
 
 def _table(title: str, result: dict[str, Any]) -> str:
@@ -284,11 +279,10 @@ def _table(title: str, result: dict[str, Any]) -> str:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    r = run()
-    old, hard = r.pop("_old_rows"), r.pop("_hard_rows", None)
-    sections = [_table("The project's gold set, tests/gold/claims (split quotes scored part by part)", old)]
-    if hard is not None:
-        sections.append(_table("The hard gold set, tests/gold/claims-hard", hard))
+    r, results = evaluate_sets()
+    sections = [_table("The project's gold set, tests/gold/claims (split quotes scored part by part)", results["old"])]
+    if "hard" in results:
+        sections.append(_table("The hard gold set, tests/gold/claims-hard", results["hard"]))
     body = "\n\n".join(sections)
     md = f"""## Extract: claims against the gold sets
 

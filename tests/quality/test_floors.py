@@ -6,6 +6,9 @@ A change that makes extraction worse fails here. The floors move up when a chang
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 # The benchmark data is in the repository (bench/data, with its licences): no folder beside the clone.
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
@@ -59,10 +62,16 @@ CLAIM_F1_FLOOR = 0.945
 CLAIM_SPEAKER_ACCURACY_FLOOR = 0.935
 
 
-def test_claim_extraction_floor() -> None:
+@pytest.fixture(scope="module")
+def claim_figures() -> dict[str, Any]:
+    """Both gold sets scored once for the two floor tests."""
     from bench.claims_eval import run
 
-    result = run(baseline=False, hard=False)
+    return run(baseline=False, hard=True)
+
+
+def test_claim_extraction_floor(claim_figures: dict[str, Any]) -> None:
+    result = claim_figures
     assert result["gold_claims"] >= 250 and result["gold_stories"] >= 60, result
     assert result["f1"] >= CLAIM_F1_FLOOR, result
     assert result["speaker_accuracy"] >= CLAIM_SPEAKER_ACCURACY_FLOOR, result
@@ -74,10 +83,8 @@ HARD_CLAIM_F1_FLOOR = 0.875
 HARD_CLAIM_SPEAKER_ACCURACY_FLOOR = 0.86
 
 
-def test_claim_extraction_floor_on_the_hard_set() -> None:
-    from bench.claims_eval import run
-
-    result = run(baseline=False, hard=True)
+def test_claim_extraction_floor_on_the_hard_set(claim_figures: dict[str, Any]) -> None:
+    result = claim_figures
     assert result["hard_gold_claims"] >= 800 and result["hard_gold_stories"] >= 120, result
     assert result["hard_f1"] >= HARD_CLAIM_F1_FLOOR, result
     assert result["hard_speaker_accuracy"] >= HARD_CLAIM_SPEAKER_ACCURACY_FLOOR, result
