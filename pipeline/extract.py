@@ -193,12 +193,6 @@ class _Patterns:
     designator_before: re.Pattern[str]
     designator_after: re.Pattern[str]
     designators: re.Pattern[str]
-    # Where a name shows in the text to be a place, around each place it stands (compiled once, not per name):
-    # any name ("County NAME", "NAME coast"); a name the model calls a person ("from NAME", "NAME-based").
-    name_designator_before: re.Pattern[str]
-    name_designator_after: re.Pattern[str]
-    person_place_before: re.Pattern[str]
-    person_place_hyphen: re.Pattern[str]
 
 
 @functools.cache
@@ -209,22 +203,19 @@ def _rule_patterns(rules: EntityRules) -> _Patterns:
         return "|".join(re.escape(w) for w in words) or r"(?!x)x"
 
     before, after = alternatives(rules.designators_before), alternatives(rules.designators_after)
+    # Case-blind: the checks of one mention read casefolded text, the search over a story's text does not.
     return _Patterns(
         vehicle=re.compile(rules.vehicle_pattern),
         # "the tanker Eagle S", "The corvette, the Bystry Veter,"
         vehicle_before=re.compile(rf"\b(?:{alternatives(rules.vehicle_words)})(?:\s+(?:the\s+)?|\s*,\s+the\s+)$"),
         place_after=re.compile(rf"\s+(?:{alternatives(rules.place_words)})\b"),
-        place_before=re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$"),
+        place_before=re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$", re.IGNORECASE),
         label_before=re.compile(rf"\b(?:{alternatives(rules.label_before)})\s+$"),
-        place_hyphen=re.compile(rf"[-\u2010\u2011](?:{alternatives(rules.place_hyphen_words)})\b"),
-        designator_before=re.compile(rf"\b(?:{before})\s+$"),
-        designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)"),  # the coast, not the coast guard
+        place_hyphen=re.compile(rf"[-\u2010\u2011](?:{alternatives(rules.place_hyphen_words)})\b", re.IGNORECASE),
+        designator_before=re.compile(rf"\b(?:{before})\s+$", re.IGNORECASE),
+        # the coast, not the coast guard
+        designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)", re.IGNORECASE),
         designators=re.compile(rf"^(?:{before})\s+(?=\S)|\s+(?:{after})$"),
-        name_designator_before=re.compile(rf"\b(?:{before})\s+$", re.IGNORECASE),
-        name_designator_after=re.compile(rf"\s+(?:{after})\b(?![-\s]+guards?\b)", re.IGNORECASE),
-        person_place_before=re.compile(rf"\b(?:{alternatives(rules.place_before)})\s+(?:the\s+)?$", re.IGNORECASE),
-        person_place_hyphen=re.compile(rf"[-\u2010\u2011](?:{alternatives(rules.place_hyphen_words)})\b",
-                                       re.IGNORECASE),
     )
 
 
@@ -234,7 +225,7 @@ _DATELINE = re.compile(
     r"(?:,?\s+[A-Z][a-z]{2,8}\.?\s+\d{1,2})?\s*(?:\([^()\n]{1,40}\))?\s*[-–—]{1,2}\s+(?=\S)",
     re.MULTILINE,
 )
-_POSSESSIVE_AFTER = re.compile(r"^['’]s\b")
+_POSSESSIVE_AFTER = re.compile(r"['’]s\b")  # with match(): right after the name
 
 
 def _name_key(text: str) -> str:
@@ -304,18 +295,14 @@ def _name_places(text: str, name: str, patterns: _Patterns, as_person: bool) -> 
             end == len(text) or not _is_word(text[end]) or not _is_word(name[-1]))
         if whole:
             window = max(0, start - 80)
-            designated = patterns.name_designator_before.search(text, window, start) or (
-                _is_word(name[-1]) and patterns.name_designator_after.match(text, end))
+            designated = patterns.designator_before.search(text, window, start) or (
+                _is_word(name[-1]) and patterns.designator_after.match(text, end))
             placed = as_person and (
-                (patterns.person_place_before.search(text, window, start) and not _POSSESSIVE.match(text, end)
-                 and (end == len(text) or not _is_word(text[end]) or not _is_word(name[-1])))
-                or patterns.person_place_hyphen.match(text, end))
+                (patterns.place_before.search(text, window, start) and not _POSSESSIVE_AFTER.match(text, end))
+                or patterns.place_hyphen.match(text, end))
             if designated or placed:
                 yield start, end
         start = text.find(name, start + 1)
-
-
-_POSSESSIVE = re.compile(r"['’]s\b")
 
 
 def _story_persons(doc: Any, speech_verbs: frozenset[str]) -> set[str]:
