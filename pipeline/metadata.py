@@ -413,8 +413,8 @@ def _labelled_byline(tree: HtmlElement) -> list[str]:
     for i, node in enumerate(tree.iter("h3", "h4", "h5", "h6", "dt", "b", "strong", "label", "span")):
         if i > MAX_BYLINE_NODES:
             break
-        if len(node) or not _WRITTEN_BY.match((node.text or "").strip().rstrip(":").strip()) and \
-                (node.text or "").strip().rstrip(":").strip().casefold() not in ("von", "by"):
+        label = (node.text or "").strip().rstrip(":").strip()
+        if len(node) or not (_WRITTEN_BY.match(label) or label.casefold() in ("von", "by")):
             continue
         following = node.getnext()
         after = " ".join((node.tail or "").split()) or (_text(following) if following is not None else "")
