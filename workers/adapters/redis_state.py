@@ -365,8 +365,7 @@ class RedisEntryLedger:
 
     def canonical_copies(self, canonical_id: str) -> set[str]:
         """The stories recorded as copies of the one holding this canonical URL."""
-        members = self._r.smembers(f"{KEY}canon:{canonical_id}:copies")
-        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+        return self.canonical_claims([canonical_id])[0][1]
 
     def canonical_claims(self, canonical_ids: Sequence[str]) -> list[tuple[str | None, set[str]]]:
         """For each canonical URL (by id), in one round trip: the story holding it (None: no claim) and
