@@ -637,35 +637,48 @@ def _print_progress(p: dict[str, Any]) -> None:
     Console().print(row)
 
 
-def _follow_job(jobs: Any, job_id: str) -> int:
-    """A progress bar until the job ends (a line every 5 s when stderr is not a terminal)."""
+class _Bar:
+    """A rich progress bar on stderr when it is a terminal; off one, a plain line every 5 s and at the end."""
+
+    def __init__(self, progress: Any, task: Any, console: Any) -> None:
+        self._progress, self._task, self._console = progress, task, console
+        self._last_line = 0.0
+
+    def update(self, done: int, total: int, line: str, final: bool, detail: str = "") -> None:
+        self._progress.update(self._task, total=max(1, total), completed=done, detail=detail)
+        if not self._console.is_terminal and (time.monotonic() - self._last_line >= 5 or final):
+            print(line, file=sys.stderr)
+            self._last_line = time.monotonic()
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[_Bar]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    last_line = 0.0
     with Progress(
-        TextColumn("reprocessing"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeRemainingColumn(),
         console=console,
         disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("job", total=None, detail="")
+    ) as progress:
+        yield _Bar(progress, progress.add_task(label, total=None, detail=""), console)
+
+
+def _follow_job(jobs: Any, job_id: str) -> int:
+    """A progress bar until the job ends (a line every 5 s when stderr is not a terminal)."""
+    with _progress_bar("reprocessing") as bar:
         while True:
             progress = jobs.progress(job_id)
-            bar.update(
-                task,
-                total=max(1, progress["total"]),
-                completed=progress["done"] + progress["failed"],
-                detail=f"failed {progress['failed']}, {progress['rate_per_s']}/s ({progress['status']})",
-            )
-            if not console.is_terminal and (time.monotonic() - last_line >= 5 or progress["status"] != "running"):
-                print(_progress_line(progress), file=sys.stderr)
-                last_line = time.monotonic()
-            if progress["status"] != "running":
+            running = progress["status"] == "running"
+            bar.update(progress["done"] + progress["failed"], progress["total"], _progress_line(progress),
+                       final=not running,
+                       detail=f"failed {progress['failed']}, {progress['rate_per_s']}/s ({progress['status']})")
+            if not running:
                 return 0 if progress["status"] == "done" else 1
             time.sleep(1)
 
@@ -920,26 +933,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _migrate_with_progress(index: Any) -> dict[str, Any]:
     """Copy every document into a new index version with a progress bar on stderr (on a terminal), or a
     line every 5 s and at the end (off one)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    last_line = [0.0]
-    with Progress(
-        TextColumn("migrating the index"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task("migrate", total=None)
+    with _progress_bar("migrating the index") as bar:
 
         def shown(done: int, total: int) -> None:
-            bar.update(task, total=max(1, total), completed=done)
-            if not console.is_terminal and (time.monotonic() - last_line[0] >= 5 or done >= total):
-                print(f"migrating the index: {done:,}/{total:,} documents copied", file=sys.stderr)
-                last_line[0] = time.monotonic()
+            bar.update(done, total, f"migrating the index: {done:,}/{total:,} documents copied", final=done >= total)
 
         result: dict[str, Any] = index.migrate(on_progress=shown)
     return result
