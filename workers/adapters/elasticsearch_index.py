@@ -254,9 +254,8 @@ class ElasticsearchIndex:
         batch: list[dict[str, Any]] = []
 
         def write(docs: list[dict[str, Any]]) -> None:
-            nonlocal copied, skipped
+            nonlocal copied, skipped, seen
             actions = ({"_op_type": "create", "_index": new, "_id": d["story_id"], "_source": d} for d in docs)
-            nonlocal seen
             for ok, item in helpers.streaming_bulk(self._es, actions, raise_on_error=False, max_retries=5):
                 status = next(iter(item.values())).get("status")
                 copied += ok
@@ -326,10 +325,12 @@ class ElasticsearchIndex:
 
     def delete_from(self, index: str, story_ids: Iterable[str]) -> set[str]:
         """Delete by id from one version (a rebuild's new version, behind no alias yet)."""
-        ids = list(dict.fromkeys(story_ids))
-        return self._delete_in([index], ids) if ids else set()
+        return self._delete_in([index], story_ids)
 
-    def _delete_in(self, indices: list[str], ids: list[str]) -> set[str]:
+    def _delete_in(self, indices: list[str], story_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(story_ids))
+        if not ids:
+            return set()
         actions = ({"_op_type": "delete", "_index": index, "_id": sid} for index in indices for sid in ids)
         deleted: set[str] = set()
         retry: list[str] = []
