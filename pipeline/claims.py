@@ -53,6 +53,11 @@ _DEFAULT_VERBS = (
 ).split()
 
 
+def _definite(noun: Any) -> bool:
+    """ "the minister", "this newspaper": a noun that points back to someone the story named."""
+    return any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in noun.children)
+
+
 def doc_text(doc: Any) -> str:
     """A parsed document's text, kept with it: spaCy joins its tokens' text again on every ``doc.text``."""
     text = doc.user_data.get("text")
@@ -565,8 +570,8 @@ class ClaimExtractor:
             return self._anonymous_speaker(subj, core, orgs)
         if lower in _PUBLICATION_PARTS and (found := self._publication(subj)) is not None:
             return found
-        the = any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in subj.children)
-        if subj.pos_ == "NOUN" and the and not orgs and lower == singular and (m := self.person_titled(subj)):
+        if (subj.pos_ == "NOUN" and _definite(subj) and not orgs and lower == singular
+                and (m := self.person_titled(subj))):
             return _Speaker(m.name, m.id)  # "the coroner said": the person introduced with that title
         span = self._phrase(subj)
         if lower in ROLE_NOUNS or singular in ROLE_NOUNS or singular in ANONYMOUS_HEADS or lower in self._demonym_words:
@@ -610,7 +615,7 @@ class ClaimExtractor:
             pobj = next((c for c in prep.children if c.dep_ == "pobj"), None)
             if pobj is not None and pobj.lower_ in _PUBLICATION_PARTS:
                 return self._publication(pobj)
-        if subj.lower_ in _NEWSPAPERS and any(c.dep_ == "det" and c.lower_ in ("the", "this") for c in subj.children):
+        if subj.lower_ in _NEWSPAPERS and _definite(subj):
             m = self.last_mention(subj.idx, ("org",))
             return self._as_speaker(m) if m else None
         return None
