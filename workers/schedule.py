@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FLUSH_INDEX_EVERY_S = 5.0
+FLUSH_INDEX_EVERY_S = 10.0
 RECONCILE_EVERY_S = 60.0
 
 
