@@ -40,6 +40,10 @@ class FeedEntry:
     summary: str = ""
     published: str | None = None  # ISO 8601, UTC
     guid: str = ""
+    # Backfill, not news: a feed's history at its first poll, or entries over the per-poll cap. Its
+    # stories yield to live ones in the process stage (workers/topology.py), so a feed's archive never
+    # holds back what other feeds report now.
+    backfill: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _drop_none(dataclasses.asdict(self))

@@ -53,33 +53,36 @@ def story_chain(entry: FeedEntry, rt: Any = None) -> None:
     (rt or current()).frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url)
 
 
-def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None) -> None:
+def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None, backfill: bool = False) -> None:
     """Send the rest of a story's chain from ``stage`` on (fetch, replays and the reconciler start mid-way).
 
     Fetch goes through the frontier; clean and dedupe are one Celery chain on the process queue;
-    extract is batched (dedupe hands each story to the extract line); index has its own queue.
+    extract is batched (dedupe hands each story to the extract line); index has its own queue. A
+    backfill story starts at the back of the process queue and waits behind live ones for extraction.
     """
     rt = current()
-    ref = {"story_id": story_id}
+    ref: dict[str, Any] = {"story_id": story_id}
+    if backfill:
+        ref["backfill"] = True
     if stage == "fetch":
         if entry is None:
             entry = FeedEntry.from_json(rt.stages.load("entry", story_id))
         story_chain(entry)
     elif stage == "clean":
-        chain(clean_story.si(ref).set(priority=PRIORITY["wirewatch.clean"]),
+        chain(clean_story.si(ref).set(priority=PRIORITY["backfill" if backfill else "wirewatch.clean"]),
               dedupe_story.si(ref).set(priority=PRIORITY["wirewatch.dedupe"])).apply_async()
     elif stage == "dedupe":
         dedupe_story.apply_async(args=[ref], priority=PRIORITY["wirewatch.dedupe"])
     elif stage == "extract":
-        hand_to_extract([story_id])
+        hand_to_extract([story_id], backfill=backfill)
     else:
         index_story.apply_async(args=[ref])
 
 
-def hand_to_extract(story_ids: list[str]) -> None:
+def hand_to_extract(story_ids: list[str], backfill: bool = False) -> None:
     """Stories wait in the extract line; a batch task is sent if fewer than one per child are out."""
     line = current().extract_line
-    line.add(story_ids)
+    line.add(story_ids, backfill=backfill)
     while (token := line.schedule()) is not None:
         extract_story.apply_async(args=[{"batch": token}], priority=PRIORITY["wirewatch.extract"])
 
@@ -237,7 +240,8 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         )
         return {"feed": feed_url, "error": str(exc)}
     _record_problems(feed_url, parsed)
-    new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else ())
+    new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else (),
+                                            first_poll=not state.get("last_success"))
     last_success = float(state["last_success"]) if state.get("last_success") else None
     # Until a rate is known, start from the pace the configured interval implies: one empty poll soon
     # after the first lengthens the interval a step; it must not send the feed to the maximum at once.
@@ -287,13 +291,19 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
     return {"feed": feed_url, "new": new, "revised": revised, "deferred": deferred, "not_modified": parsed is None}
 
 
-def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry]) -> tuple[int, int, int]:
+def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry], first_poll: bool = False
+                   ) -> tuple[int, int, int]:
     """Start up to the per-poll cap of new or revised entries, newest first, from this poll and the ones
-    deferred by earlier polls; defer the rest. Returns (new, revised, still deferred)."""
+    deferred by earlier polls; defer the rest. Returns (new, revised, still deferred).
+
+    What a feed's first poll finds is its history, and what waits over the cap is a backlog: both are
+    started as backfill, behind live stories."""
     versions = rt.ledger.seen_versions([e.story_id for e in entries])
     fresh = [e for e, seen in zip(entries, versions, strict=True) if seen != entry_version(e)]
     waiting = [FeedEntry.from_json(d) for d in rt.feed_state.deferred(feed_url, rt.settings.max_new_per_poll)]
     start, over = newest_first(fresh + waiting, rt.settings.max_new_per_poll)
+    if first_poll or over or waiting:
+        start = [replace(e, backfill=True) for e in start]
     new = revised = 0
     for entry in start:
         # Each entry is queued inside its own boundary: one that cannot be is recorded, the rest go on.
@@ -366,12 +376,12 @@ def fetch_article(self: Task, entry_ref: dict[str, Any], slot: dict[str, Any] | 
         return f"{len(resp.body)} bytes from {resp.url}"
 
     result = _run_stage(self, "fetch", story_id, work)
-    chain_from("clean", story_id)
+    chain_from("clean", story_id, backfill=bool(entry_ref.get("backfill")))
     return result
 
 
 @app.task(name="wirewatch.clean", bind=True, acks_late=True)
-def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+def clean_story(self: Task, ref: dict[str, Any]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         page = FetchedPage.from_json(rt.stages.load("fetch", ref["story_id"]))
@@ -399,7 +409,7 @@ def clean_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
 
 
 @app.task(name="wirewatch.dedupe", bind=True, acks_late=True)
-def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
+def dedupe_story(self: Task, ref: dict[str, Any]) -> dict[str, str]:
     def work() -> str:
         rt = current()
         story = CleanStory.from_json(rt.stages.load("clean", ref["story_id"]))
@@ -437,7 +447,7 @@ def dedupe_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
         return f"{result.match} copy of {result.canonical_story_id} (similarity {result.similarity})"
 
     result = _run_stage(self, "dedupe", ref["story_id"], work)
-    hand_to_extract([ref["story_id"]])
+    hand_to_extract([ref["story_id"]], backfill=bool(ref.get("backfill")))
     return result
 
 

@@ -53,11 +53,14 @@ def celery_routing() -> dict[str, Any]:
 
 # Within the process queue a story already under way goes before a new one (depth first), so
 # stories do not move down the chain in waves. Redis priorities: 0 is served first.
+# Backfill (a feed's history, entries over the per-poll cap) starts at the back with reprocessing, so
+# live stories of other feeds go first while an archive drains.
 PRIORITY: dict[str, int] = {
     "wirewatch.extract": 0,
     "wirewatch.dedupe": 3,
     "wirewatch.clean": 6,
     "wirewatch.reprocess": 9,
+    "backfill": 9,
 }
 PRIORITY_STEPS = [0, 3, 6, 9]
 

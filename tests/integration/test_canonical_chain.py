@@ -104,7 +104,7 @@ class Chain:
 
     def fetch(self, entry: FeedEntry) -> bool:
         sent: list[str] = []
-        with _patched(self.tasks, "chain_from", lambda stage, sid, entry=None: sent.append(stage)):
+        with _patched(self.tasks, "chain_from", lambda stage, sid, entry=None, backfill=False: sent.append(stage)):
             ok = self._deliver(self.tasks.fetch_article, entry.to_json())
         return ok and sent == ["clean"]
 
@@ -116,7 +116,7 @@ class Chain:
         if not hold:
             return self._deliver(self.tasks.dedupe_story, {"story_id": entry.story_id})
         handed: list[str] = []
-        with _patched(self.tasks, "hand_to_extract", handed.extend):
+        with _patched(self.tasks, "hand_to_extract", lambda ids, backfill=False: handed.extend(ids)):
             ok = self._deliver(self.tasks.dedupe_story, {"story_id": entry.story_id})
         return ok and handed == [entry.story_id]
 

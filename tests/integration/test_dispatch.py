@@ -92,3 +92,68 @@ def test_wirewatch_feeds_names_hosts_over_budget_and_paused_fetching(redis_url: 
     assert "fetching is paused: 250 stories wait for processing" in text
     listed = {r["name"]: r for r in json.loads(feeds_cmd("--json"))}
     assert listed["s3"]["host_over_budget_pct"] == 16.7 and listed["calm"]["host_over_budget_pct"] == 0.0
+
+
+def test_a_feeds_history_and_its_backlog_start_as_backfill_and_news_does_not(redis_url: str, tmp_path: Path) -> None:
+    from workers.tasks import _start_entries
+
+    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100)
+
+    def backfill(sid: str) -> bool:
+        return bool(rt.stages.load("entry", sid).get("backfill"))
+
+    entries = _entries(260)
+    # A feed's first poll finds its history: backfill, even under the cap.
+    assert _start_entries(rt, "https://big.example/all", entries[:5], first_poll=True) == (5, 0, 0)
+    assert all(backfill(e.story_id) for e in entries[:5])
+    # Later polls that find a few new entries and have nothing waiting: news.
+    assert _start_entries(rt, "https://big.example/all", entries[:7]) == (2, 0, 0)
+    assert not any(backfill(e.story_id) for e in entries[5:7])
+    # A poll over the cap: what starts is backfill, and so is what the next polls take from the backlog.
+    assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 153)
+    assert all(backfill(e.story_id) for e in entries[-100:])
+    assert _start_entries(rt, "https://big.example/all", []) == (100, 0, 53)
+    assert _start_entries(rt, "https://big.example/all", []) == (53, 0, 0)
+    assert all(backfill(e.story_id) for e in entries[7:])
+    # The backlog is gone: the next new entry is news again.
+    more = _entries(261)[-1:]
+    assert _start_entries(rt, "https://big.example/all", more) == (1, 0, 0)
+    assert not backfill(more[0].story_id)
+
+
+def test_backfill_waits_behind_live_stories_for_the_process_stage(redis_url: str, tmp_path: Path,
+                                                                 monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    from workers import tasks
+    from workers.runtime import current
+    from workers.topology import PRIORITY
+
+    rt = _runtime(redis_url, tmp_path)
+    # The extract line: a backfill story that came first is taken after a live one that came later.
+    rt.extract_line.add(["archive"], backfill=True)
+    rt.extract_line.add(["news"])
+    token = rt.extract_line.schedule()
+    assert token is not None
+    assert rt.extract_line.take(token) == ["news"]
+    # The process queue: a backfill story's clean goes at the back, with reprocessing; a live one ahead.
+    monkeypatch.setenv("WIREWATCH_REDIS_URL", redis_url)
+    monkeypatch.setenv("WIREWATCH_DATA_DIR", str(tmp_path))
+    current.cache_clear()
+    sent: list[list[tuple[str, Any, Any]]] = []
+
+    def chain(*sigs: Any) -> Any:
+        return SimpleNamespace(apply_async=lambda: sent.append(
+            [(s.task, s.options.get("priority"), s.args[0].get("backfill")) for s in sigs]))
+
+    monkeypatch.setattr(tasks, "chain", chain)
+    try:
+        tasks.chain_from("clean", "a" * 64, backfill=True)
+        tasks.chain_from("clean", "b" * 64)
+    finally:
+        current.cache_clear()
+    assert sent == [
+        [("wirewatch.clean", PRIORITY["wirewatch.reprocess"], True), ("wirewatch.dedupe", PRIORITY["wirewatch.dedupe"], True)],
+        [("wirewatch.clean", PRIORITY["wirewatch.clean"], None), ("wirewatch.dedupe", PRIORITY["wirewatch.dedupe"], None)],
+    ]
+    assert PRIORITY["wirewatch.clean"] < PRIORITY["backfill"]

@@ -19,6 +19,8 @@ import redis
 
 from workers.adapters.redis_state import KEY
 
+BACKFILL_BEHIND_MS = 600_000  # a backfill story waits behind live stories that arrive up to 10 min later
+
 # KEYS: waiting, taken, pending batches, running batches. ARGV: now, parallel, lease, token.
 # Returns the token when a new batch task should be sent, else ''.
 _SCHEDULE = """
@@ -72,9 +74,11 @@ class RedisBatchLine:
     def _now(self) -> int:
         return int(self._clock() * 1000)
 
-    def add(self, story_ids: list[str]) -> None:
+    def add(self, story_ids: list[str], backfill: bool = False) -> None:
+        """Stories join the line in arrival order; backfill joins as if it came ``BACKFILL_BEHIND_S``
+        later, so live stories arriving meanwhile are taken first (and backfill still gets its turn)."""
         if story_ids:
-            now = self._now()
+            now = self._now() + (BACKFILL_BEHIND_MS if backfill else 0)
             self._r.zadd(self._keys[0], {sid: now for sid in story_ids}, nx=True)
 
     def schedule(self) -> str | None:
