@@ -580,12 +580,17 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
         feeds_file.write_text(json.dumps({"feeds": [{"name": n, "url": u, "interval_s": i}
                                                     for n, u, i in web.feed_urls() if u != big_url]}))
         settle_until = time.time() + 900
-        while time.time() < settle_until and not (
-            runtime.redis.zscore("ww:feeds:due", big_url) is None
-            and runtime.frontier.queued(web.big_host) == 0
-            and process_backlog(runtime) == 0
-        ):
+
+        def settled() -> dict[str, Any]:
+            return {"big_feed_scheduled": runtime.redis.zscore("ww:feeds:due", big_url) is not None,
+                    "big_host_queued": runtime.frontier.queued(web.big_host),
+                    "process_backlog": process_backlog(runtime)}
+
+        while time.time() < settle_until and any(settled().values()):
             time.sleep(2)
+        # Whether phase 2b really had nothing draining (what was left if the wait ran out).
+        quiet_left = settled()
+        print(f"ingest bench: phase 2b starts with {quiet_left}", flush=True)
         quiet = steady_phase(runtime, web, index, steady_s, [])
         stats = {k.decode(): float(v) for k, v in runtime.redis.hgetall("ww:stats").items()}
         tasks = sum(v for k, v in stats.items() if k.startswith("tasks:"))
@@ -627,6 +632,7 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
             "p50_seen_to_searchable_s": round(pct(quiet.lags, 0.5), 3),
             "p95_seen_to_searchable_s": round(pct(quiet.lags, 0.95), 3),
             "steady_hops_s": quiet.hops,
+            "steady_phase_left_draining": quiet_left,
             # The steady phase while the big feed drains: the other feeds' stories, and all stories.
             "big_feed_others_seen": len(draining.lags),
             "big_feed_others_published": draining.published,

@@ -20,10 +20,7 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -220,15 +217,6 @@ def alert_lag(n_watches: int, rate: float, seconds: float, hooked: bool = True) 
         sender = task_sender(rd)
         workers = WorkerSet(settings, beat=True, log_dir=Path(data) / "logs")
         workers.start()
-        # Network waits in threads, on their own queue (as queues by kind will run them): webhooks get a
-        # threaded worker besides the one that consumes every queue.
-        hook_worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--queues", "webhooks",
-             "--pool", "threads", "--concurrency", "4", "--hostname", f"webhooks-{os.getpid()}@%h",
-             "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
-            env={**os.environ, **settings.to_env()}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
         sent: dict[str, float] = {}
         searchable: dict[str, float] = {}
         try:
@@ -257,12 +245,6 @@ def alert_lag(n_watches: int, rate: float, seconds: float, hooked: bool = True) 
                 time.sleep(0.02)
         finally:
             workers.stop()
-            hook_worker.terminate()
-            try:
-                hook_worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(hook_worker.pid, signal.SIGKILL)
-                hook_worker.wait()
             hook.shutdown()
             hook.server_close()
         events = sum(runtime.watch_log.last_seq(w.name) for w in watches)
@@ -308,9 +290,9 @@ module). Wall time includes waiting for a CPU: the machine's load average was {r
 
 **seen → alert** (real worker processes, Redis + Elasticsearch 8.19, {r['stories']} stories handed to the
 index stage at {r['rate_per_s']}/s, the hand-over recorded as "seen"; ten watches POST signed webhooks to a
-local receiver, delivered by their own task on their own queue, which a threaded worker (4 threads)
-serves besides the 2-process worker that consumes every queue; the matcher runs as its own task after each
-bulk write). The baseline is the same run with no watches (load average {r['baseline_load_average']}; {r['lag_load_average']} with watches).
+local receiver, delivered by their own task on the `webhooks` queue; every kind of worker as `wirewatch run`
+starts it: matching runs as its own task on the `index` queue after each bulk write, webhooks in the fetch
+worker's threads). The baseline is the same run with no watches (load average {r['baseline_load_average']}; {r['lag_load_average']} with watches).
 
 | seen → searchable p50 / p95 | seen → webhook p50 / p95 | p95 difference | baseline seen → searchable p50 / p95 | webhooks (bad signatures, duplicates) |
 |---|---|---|---|---|
@@ -320,9 +302,8 @@ Targets: match p95 ≤ 10 ms per story with 1,000 watches ({verdict(r['match_p95
 {verdict(r['match_cpu_p95_ms'] <= 10)} in CPU time); seen → alert p95 within 1 s of seen → searchable
 ({verdict(r['alert_minus_searchable_p95_s'] <= 1)}). An alert can come before the story is searchable: matching
 starts after the bulk write, while search waits for Elasticsearch's next refresh (1 s). The cost shows in
-seen → searchable: with 1,000 watches and 10 busy webhooks the same 2 worker processes that index also match
-(and, here, share the machine with other jobs), so stories queue longer than in the baseline; queues by kind
-can give matching and delivery workers of their own (issue 14).
+seen → searchable: with 1,000 watches the index worker that writes also matches, so stories can wait
+longer than in the baseline.
 """
 
 
