@@ -62,7 +62,7 @@ class Settings:
     # Polling and politeness.
     poll_min_interval_s: float = 60.0
     poll_max_interval_s: float = 3600.0
-    dispatch_every_s: float = 5.0  # beat's tick: feeds.yaml -> schedule (a new deployment's first polls wait for it), due feeds -> host lines
+    dispatch_every_s: float = 5.0  # beat's tick: feeds.yaml -> schedule (first polls wait for it), due feeds -> lines
     host_max_concurrency: int = 2  # requests at once to one host, across all workers
     host_min_gap_s: float = 1.0  # between two requests to one host
     seen_ttl_s: int = 30 * 86400  # an entry gone from every feed is forgotten after this
