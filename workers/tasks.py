@@ -240,9 +240,9 @@ def poll_feed(self: Task, feed_url: str, slot: dict[str, Any] | None = None) -> 
         )
         return {"feed": feed_url, "error": str(exc)}
     _record_problems(feed_url, parsed)
-    new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else (),
-                                            first_poll=not state.get("last_success"))
     last_success = float(state["last_success"]) if state.get("last_success") else None
+    new, revised, deferred = _start_entries(rt, feed_url, parsed.entries if parsed else (),
+                                            first_poll=last_success is None)
     # Until a rate is known, start from the pace the configured interval implies: one empty poll soon
     # after the first lengthens the interval a step; it must not send the feed to the maximum at once.
     previous_rate = (

@@ -75,7 +75,7 @@ class RedisBatchLine:
         return int(self._clock() * 1000)
 
     def add(self, story_ids: list[str], backfill: bool = False) -> None:
-        """Stories join the line in arrival order; backfill joins as if it came ``BACKFILL_BEHIND_S``
+        """Stories join the line in arrival order; backfill joins as if it came ``BACKFILL_BEHIND_MS``
         later, so live stories arriving meanwhile are taken first (and backfill still gets its turn)."""
         if story_ids:
             now = self._now() + (BACKFILL_BEHIND_MS if backfill else 0)
