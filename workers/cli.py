@@ -36,7 +36,7 @@ from workers.cli_errors import (
 )
 from workers.dispatcher import PAUSE_KEY, host_of
 from workers.health import host_budget_table, over_budget_text
-from workers.runtime import Runtime
+from workers.runtime import FEEDS_PROBLEM_KEY, Runtime
 from workers.services import EmbeddedRedis, WorkerSet
 from workers.settings import Settings, SettingsError
 from workers.topology import KIND_NAMES, worker_kinds
@@ -500,6 +500,11 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     with _redis_up(settings):
         states = runtime.feed_state.all()
         pause = {k.decode(): v.decode() for k, v in runtime.redis.hgetall(PAUSE_KEY).items()}
+        refused = {k.decode(): v.decode() for k, v in runtime.redis.hgetall(FEEDS_PROBLEM_KEY).items()}
+    if refused:
+        # The workers refused the last edit and run on the feed set before it.
+        print(f"the workers refused the last edit of {refused.get('path')} at {_iso(refused.get('at'))} and run on "
+              f"the feed set before it: {refused.get('problem')}", file=sys.stderr)
     rows = []
     for feed in runtime.feeds:
         st = states.get(feed.url, {})

@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FEEDS_PROBLEM_KEY = "ww:config:feeds_problem"  # why the last edit of feeds.yaml was refused
+
 
 def embedded_redis_url(settings: Settings) -> str:
     return f"unix://{(settings.data_dir / 'redis' / 'redis.sock').resolve()}"
@@ -68,6 +71,7 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._feeds_read: tuple[tuple[int, int, int] | None, list[Feed]] | None = None
 
     @functools.cached_property
     def redis_url(self) -> str:
@@ -221,9 +225,44 @@ class Runtime:
         """Load what the process stages need (spaCy, rules) now rather than in the first task."""
         _ = (self.nlp, self.clean_options, self.extract_options, self.dedupe_state, self.stages)
 
-    @functools.cached_property
+    @property
     def feeds(self) -> list[Feed]:
-        return load_feeds(self.settings.feeds_path)
+        """feeds.yaml as it is now: read again whenever the file changes, so an edit reaches a running
+        deployment at the next dispatch tick. An edit that cannot be read keeps the last good feed set
+        and is logged (and kept in Redis for ``wirewatch status``); a file bad from the start is an error."""
+        path = self.settings.feeds_path
+        try:
+            st = path.stat()
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if self._feeds_read is not None and self._feeds_read[0] == stamp:
+            return self._feeds_read[1]
+        try:
+            feeds = load_feeds(path)
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            if self._feeds_read is None:
+                raise
+            log.error("feeds file %s cannot be read (%s: %s); keeping the last good %d feeds",
+                      path, type(exc).__name__, exc, len(self._feeds_read[1]))
+            self._note_feeds_problem(f"{type(exc).__name__}: {exc}"[:500])
+            self._feeds_read = (stamp, self._feeds_read[1])
+            return self._feeds_read[1]
+        if self._feeds_read is not None:
+            self._note_feeds_problem(None)
+        self._feeds_read = (stamp, feeds)
+        return feeds
+
+    def _note_feeds_problem(self, problem: str | None) -> None:
+        """Keep (or clear) the reason the feeds file was last refused, where every process can see it."""
+        try:
+            if problem is None:
+                self.redis.delete(FEEDS_PROBLEM_KEY)
+            else:
+                self.redis.hset(FEEDS_PROBLEM_KEY, mapping={"problem": problem, "path": str(self.settings.feeds_path),
+                                                            "at": time.time()})
+        except Exception as exc:  # noqa: BLE001 - the log line above already says it
+            log.warning("could not record the feeds file problem: %s", exc)
 
     # --- watches ---------------------------------------------------------------------------------
 

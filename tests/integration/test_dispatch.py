@@ -92,6 +92,14 @@ def test_wirewatch_feeds_names_hosts_over_budget_and_paused_fetching(redis_url: 
     assert "fetching is paused: 250 stories wait for processing" in text
     listed = {r["name"]: r for r in json.loads(feeds_cmd("--json"))}
     assert listed["s3"]["host_over_budget_pct"] == 16.7 and listed["calm"]["host_over_budget_pct"] == 0.0
+    # The workers refused an edit of the feeds file: the listing says so, and why.
+    connect(redis_url).hset("ww:config:feeds_problem", mapping={"problem": "ParserError: expected ']'",
+                                                                "path": str(feeds), "at": 0})
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "feeds"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert (f"the workers refused the last edit of {feeds} at 1970-01-01T00:00:00+00:00 and run on the feed set "
+            "before it: ParserError: expected ']'") in out.stderr
 
 
 def test_a_feeds_history_and_its_backlog_start_as_backfill_and_news_does_not(redis_url: str, tmp_path: Path) -> None:
@@ -157,3 +165,46 @@ def test_backfill_waits_behind_live_stories_for_the_process_stage(redis_url: str
         [("wirewatch.clean", PRIORITY["wirewatch.clean"], None), ("wirewatch.dedupe", PRIORITY["wirewatch.dedupe"], None)],
     ]
     assert PRIORITY["wirewatch.clean"] < PRIORITY["backfill"]
+
+
+def test_an_edit_of_feeds_yaml_reaches_the_running_schedule_and_a_bad_edit_keeps_the_last_good_set(
+        redis_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    import json
+    import os
+
+    import workers.tasks as tasks
+    from workers.runtime import FEEDS_PROBLEM_KEY
+
+    feeds = tmp_path / "feeds.yaml"
+
+    def write(text: str, tick: int) -> None:
+        feeds.write_text(text)
+        os.utime(feeds, ns=(tick * 10**9, tick * 10**9))  # a new stamp even within one clock tick
+
+    urls = [f"https://wire{i}.example/rss" for i in range(3)]
+    write(json.dumps({"feeds": [{"url": u, "interval_s": 60} for u in urls]}), 1)
+    rt = _runtime(redis_url, tmp_path, feeds_file=str(feeds))
+    monkeypatch.setattr(tasks, "current", lambda: rt)
+
+    def scheduled() -> set[str]:
+        return {u.decode() for u in rt.redis.zrange("ww:feeds:due", 0, -1)}
+
+    tasks.dispatch_polls.run()
+    assert scheduled() == set(urls)
+    # The running process sees the edit: the removed feed leaves the schedule, the new one joins it.
+    write(json.dumps({"feeds": [{"url": u, "interval_s": 60} for u in [*urls[:2], "https://new.example/atom"]]}), 2)
+    tasks.dispatch_polls.run()
+    assert scheduled() == {*urls[:2], "https://new.example/atom"}
+    assert not rt.redis.exists(FEEDS_PROBLEM_KEY)
+    # A half-saved edit is refused with a recorded reason; the workers go on with the last good set.
+    write("feeds:\n  - url: https://wire0.example/rss\n    interval_s: [60\n", 3)
+    tasks.dispatch_polls.run()
+    assert scheduled() == {*urls[:2], "https://new.example/atom"}
+    problem = {k.decode(): v.decode() for k, v in rt.redis.hgetall(FEEDS_PROBLEM_KEY).items()}
+    assert problem["path"] == str(feeds)
+    assert problem["problem"].startswith("ParserError: while parsing a flow sequence") and "line 3" in problem["problem"]
+    # Fixed: the problem is cleared and the edit applies.
+    write(json.dumps({"feeds": [{"url": urls[0], "interval_s": 60}]}), 4)
+    tasks.dispatch_polls.run()
+    assert scheduled() == {urls[0]}
+    assert not rt.redis.exists(FEEDS_PROBLEM_KEY)
