@@ -586,7 +586,11 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
                     "big_host_queued": runtime.frontier.queued(web.big_host),
                     "process_backlog": process_backlog(runtime)}
 
-        while time.time() < settle_until and any(settled().values()):
+        last_said = time.time()
+        while time.time() < settle_until and any((left := settled()).values()):
+            if time.time() - last_said > 30:
+                print(f"ingest bench: waiting for the big feed's work to finish: {left}", flush=True)
+                last_said = time.time()
             time.sleep(2)
         # Whether phase 2b really had nothing draining (what was left if the wait ran out).
         quiet_left = settled()
