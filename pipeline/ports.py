@@ -101,7 +101,7 @@ class StoryIndex(Protocol):
     def count(self) -> int: ...
 
     def refresh(self) -> None:
-        """Make every write so far visible to search (tests and the demo; never per story)."""
+        """Make every write so far visible to search (the bulk writer calls it after a write, paced)."""
         ...
 
 

@@ -46,6 +46,13 @@ class BatchLimits:
     # longer than this; a live flusher renews it per batch. Writes are fenced by the lock's token
     # (only the holder may trim the queue), so a lapsed lock costs a rewrite, never a loss.
     lock_s: float = 5.0
+    # After writing a live story (news, not backfill) the writer makes it searchable at once (an
+    # index refresh) instead of leaving it to the index's periodic refresh (1 s): searchable ~0.1 s
+    # after its write rather than 0.5 s on average and up to 1 s. Refreshes are paced at most one
+    # per this many seconds (the writer waits out the rest, and documents arriving meanwhile join
+    # its next batch). Backfill and reprocessing ride the periodic refresh: a feed's history needs
+    # no instant search, and throughput does not pay for it. 0 leaves everything to the periodic one.
+    refresh_gap_s: float = 0.25
 
 
 class IndexQueue:
@@ -58,11 +65,20 @@ class IndexQueue:
         self._release = client.register_script(_RELEASE)
         self._drop = client.register_script(_DROP)
 
-    def push(self, doc: Mapping[str, Any]) -> None:
+    def push(self, doc: Mapping[str, Any], live: bool = False) -> None:
+        """Queue a document; ``live`` (news, not backfill) asks the writer to make it searchable at once."""
         try:
-            self._r.rpush(self.name, json.dumps(doc))
+            pipe = self._r.pipeline(transaction=True)  # the writer sees the document and its mark together
+            pipe.rpush(self.name, json.dumps(doc))
+            if live:
+                pipe.set(f"{self.name}:live", 1)
+            pipe.execute()
         except redis.ConnectionError as exc:
             raise TransientError(f"redis: {exc}") from exc
+
+    def take_live(self) -> bool:
+        """Whether a live document was queued since the last look (and forget it)."""
+        return bool(self._r.getdel(f"{self.name}:live"))
 
     def also_write_to(self) -> str | None:
         """During a rebuild, the new version that live writes go to as well."""
@@ -77,6 +93,13 @@ class IndexQueue:
 
     def pending(self) -> int:
         return int(self._r.llen(self.name))
+
+    def last_refresh(self) -> float:
+        """When a writer last refreshed the index after a write (0: not lately)."""
+        return float(self._r.get(f"{self.name}:refreshed") or 0.0)
+
+    def mark_refresh(self, at: float, keep_s: float) -> None:
+        self._r.set(f"{self.name}:refreshed", at, px=max(1, int(keep_s * 1000)))
 
     def acquire(self, limits: BatchLimits) -> str | None:
         token = uuid.uuid4().hex
@@ -156,6 +179,21 @@ def sort_out(
     return keep, dropped, remove
 
 
+def _paced_refresh(queue: IndexQueue, index: StoryIndex, limits: BatchLimits) -> None:
+    """Make what was just written searchable, no sooner than ``refresh_gap_s`` after the last
+    refresh by any writer (called by the lock holder only, so writers never race on the mark)."""
+    if limits.refresh_gap_s <= 0:
+        return
+    try:
+        wait = queue.last_refresh() + limits.refresh_gap_s - time.time()
+        if wait > 0:
+            time.sleep(min(wait, limits.refresh_gap_s))
+        queue.mark_refresh(time.time(), keep_s=limits.refresh_gap_s * 4)
+        index.refresh()
+    except Exception as exc:  # noqa: BLE001 - written is written: the periodic refresh shows it soon
+        log.warning("refresh after the bulk write failed (the index's periodic refresh will show it): %s", exc)
+
+
 def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits: BatchLimits) -> int:
     """Write pending documents if no other worker is; returns how many this call wrote."""
     written = 0
@@ -166,7 +204,11 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
         try:
             if limits.linger_s and queue.pending() < limits.max_docs:
                 time.sleep(limits.linger_s)
-            while batch := queue.peek(limits):
+            live = False  # a live document was queued: refresh once the queue is written
+            while True:
+                live = queue.take_live() or live  # looked at before the batch, so its documents are in it
+                if not (batch := queue.peek(limits)):
+                    break
                 docs = [json.loads(item) for item in batch]
                 keep, dropped, remove = sort_out(docs, ledger)
                 errors = index.put_many(keep) if keep else {}
@@ -209,6 +251,8 @@ def flush(queue: IndexQueue, index: StoryIndex, ledger: RedisEntryLedger, limits
                 _notify_written([d["story_id"] for d in keep if d["story_id"] not in errors])
                 written += len(docs)
                 log.info("bulk wrote %d documents (%d failed)", len(docs), len(errors))
+            if live:
+                _paced_refresh(queue, index, limits)
         finally:
             queue.release(token)
         if queue.pending() == 0:

@@ -549,6 +549,14 @@ def _batch_failure(task: Task, stage: str, story_id: str, exc: Exception) -> Non
     _dead_letter(task, stage, story_id, exc, args=[{"story_id": story_id}])
 
 
+def _is_news(rt: Any, story_id: str) -> bool:
+    """Whether the story came in as news (searchable at once) rather than backfill or a replay."""
+    try:
+        return not rt.stages.load("entry", story_id).get("backfill")
+    except PermanentError:  # no entry kept (a replay after it expired): no hurry
+        return False
+
+
 @app.task(name="wirewatch.index", bind=True, acks_late=True)
 def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
     """Queue the story's document for the next bulk write, and write the queue if no one else is."""
@@ -564,7 +572,7 @@ def index_story(self: Task, ref: dict[str, str]) -> dict[str, str]:
             Extraction.from_json(rt.stages.load("extract", sid)),
             indexed_at=utc_now(),
         )
-        rt.index_queue.push(doc)
+        rt.index_queue.push(doc, live=_is_news(rt, sid))
         try:
             written = flush(rt.index_queue, rt.index, rt.ledger, rt.batch_limits)
         except TransientError as exc:
