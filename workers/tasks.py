@@ -297,11 +297,16 @@ def _start_entries(rt: Any, feed_url: str, entries: Sequence[FeedEntry], first_p
     deferred by earlier polls; defer the rest. Returns (new, revised, still deferred).
 
     What a feed's first poll finds is its history, and what waits over the cap is a backlog: both are
-    started as backfill, behind live stories."""
+    started as backfill, behind live stories.
+
+    The cap also bounds what a feed has waiting for its hosts: a poll starts no more than the cap less
+    the feed's article fetches still in the frontier, so a 10,000-item archive keeps at most a cap's
+    worth in its host's line (the rest waits, deferred, in one place) and leaves quickly if removed."""
+    cap = rt.settings.max_new_per_poll
     versions = rt.ledger.seen_versions([e.story_id for e in entries])
     fresh = [e for e, seen in zip(entries, versions, strict=True) if seen != entry_version(e)]
-    waiting = [FeedEntry.from_json(d) for d in rt.feed_state.deferred(feed_url, rt.settings.max_new_per_poll)]
-    start, over = newest_first(fresh + waiting, rt.settings.max_new_per_poll)
+    waiting = [FeedEntry.from_json(d) for d in rt.feed_state.deferred(feed_url, cap)]
+    start, over = newest_first(fresh + waiting, max(0, cap - rt.frontier.outstanding(feed_url)))
     if first_poll or over or waiting:
         start = [replace(e, backfill=True) for e in start]
     new = revised = 0

@@ -27,23 +27,41 @@ def _entries(n: int) -> list[FeedEntry]:
     ]
 
 
+def _fetch(rt: Runtime, n: int) -> None:
+    """The fetch workers take ``n`` items from the hosts' lines and finish them."""
+    for _ in range(n):
+        slot, _wait = rt.frontier.take()
+        assert slot is not None
+        rt.frontier.done(slot.host, slot.token)
+
+
 def test_a_poll_starts_at_most_the_cap_newest_first_and_later_polls_take_the_rest(redis_url: str,
                                                                                   tmp_path: Path) -> None:
     from workers.tasks import _start_entries
 
-    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100)
+    feed = "https://big.example/all"
+    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100, host_min_gap_s=0.0)
     entries = _entries(250)
-    assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 150)
-    assert rt.frontier.queued("big.example") == 100
+    assert _start_entries(rt, feed, entries) == (100, 0, 150)
+    assert rt.frontier.queued("big.example") == 100 and rt.frontier.outstanding(feed) == 100
     newest = {e.story_id for e in entries[-100:]}
-    assert all(rt.frontier.holds("big.example", "f", sid, "https://big.example/all") for sid in newest)
-    # The feed still lists everything: the next 100 newest start, none twice.
-    assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 50)
+    assert all(rt.frontier.holds("big.example", "f", sid, feed) for sid in newest)
+    # Nothing fetched yet: the cap also bounds what the feed has waiting in the line, so a poll adds none.
+    assert _start_entries(rt, feed, entries) == (0, 0, 150)
+    assert rt.frontier.queued("big.example") == 100
+    # 60 fetched: the next poll tops the feed's share of the line up to the cap with the next newest.
+    _fetch(rt, 60)
+    assert rt.frontier.outstanding(feed) == 40
+    assert _start_entries(rt, feed, entries) == (60, 0, 90)
+    assert all(rt.frontier.holds("big.example", "f", e.story_id, feed) for e in entries[90:150])
+    assert rt.frontier.queued("big.example") == 100
     # A 304 brings no entries, but the deferred ones keep coming.
-    assert _start_entries(rt, "https://big.example/all", []) == (50, 0, 0)
-    assert rt.frontier.queued("big.example") == 250
-    assert rt.feed_state.deferred_count("https://big.example/all") == 0
-    assert _start_entries(rt, "https://big.example/all", entries) == (0, 0, 0)
+    _fetch(rt, 100)
+    assert _start_entries(rt, feed, []) == (90, 0, 0)
+    assert rt.feed_state.deferred_count(feed) == 0
+    _fetch(rt, 90)
+    assert rt.frontier.outstanding(feed) == 0 and not rt.redis.hexists("ww:fr:outstanding", feed)
+    assert _start_entries(rt, feed, entries) == (0, 0, 0)
 
 
 def test_dispatcher_pauses_while_the_process_stage_is_behind(redis_url: str, tmp_path: Path) -> None:
@@ -105,7 +123,7 @@ def test_wirewatch_feeds_names_hosts_over_budget_and_paused_fetching(redis_url: 
 def test_a_feeds_history_and_its_backlog_start_as_backfill_and_news_does_not(redis_url: str, tmp_path: Path) -> None:
     from workers.tasks import _start_entries
 
-    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100)
+    rt = _runtime(redis_url, tmp_path, max_new_per_poll=100, host_min_gap_s=0.0)
 
     def backfill(sid: str) -> bool:
         return bool(rt.stages.load("entry", sid).get("backfill"))
@@ -118,9 +136,12 @@ def test_a_feeds_history_and_its_backlog_start_as_backfill_and_news_does_not(red
     assert _start_entries(rt, "https://big.example/all", entries[:7]) == (2, 0, 0)
     assert not any(backfill(e.story_id) for e in entries[5:7])
     # A poll over the cap: what starts is backfill, and so is what the next polls take from the backlog.
+    _fetch(rt, 7)
     assert _start_entries(rt, "https://big.example/all", entries) == (100, 0, 153)
     assert all(backfill(e.story_id) for e in entries[-100:])
+    _fetch(rt, 100)
     assert _start_entries(rt, "https://big.example/all", []) == (100, 0, 53)
+    _fetch(rt, 100)
     assert _start_entries(rt, "https://big.example/all", []) == (53, 0, 0)
     assert all(backfill(e.story_id) for e in entries[7:])
     # The backlog is gone: the next new entry is news again.

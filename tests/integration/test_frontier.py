@@ -198,3 +198,32 @@ def test_extract_line_batches_grow_with_the_backlog_and_come_back_after_a_crash(
     assert line.waiting() == 12 + 12
     again = set(line.take(t3))
     assert set(second) & again
+
+
+def test_a_feeds_outstanding_fetches_are_counted_over_all_hosts_and_polls_are_not(redis_url: str) -> None:
+    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=0.0)
+    feed, other = "https://agg.example/rss", "https://other.example/rss"
+
+    def take(n: int) -> list[Slot]:
+        out = []
+        for _ in range(n):
+            slot, _wait = frontier.take()
+            assert slot is not None
+            frontier.done(slot.host, slot.token)
+            out.append(slot)
+        return out
+
+    frontier.add("agg.example", POLL, feed, feed)
+    for i in range(3):  # an aggregator's entries link to articles on other hosts
+        frontier.add("a.example", FETCH, f"a{i}", feed)
+        frontier.add("b.example", FETCH, f"b{i}", feed)
+    assert not frontier.add("a.example", FETCH, "a0", feed)  # already queued: counted once
+    frontier.add("a.example", FETCH, "x0", other)
+    assert frontier.outstanding(feed) == 6 and frontier.outstanding(other) == 1
+    taken = take(5)
+    assert frontier.outstanding(feed) == 6 - sum(1 for s in taken if s.kind == FETCH and s.feed == feed)
+    assert frontier.outstanding(other) == 1 - sum(1 for s in taken if s.feed == other)
+    take(3)
+    assert frontier.take()[0] is None
+    assert frontier.outstanding(feed) == 0 and frontier.outstanding(other) == 0
+    assert not frontier._r.hlen("ww:fr:outstanding")  # noqa: SLF001 - nothing left behind

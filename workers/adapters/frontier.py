@@ -12,8 +12,8 @@ Keys (under ``ww:fr:``): ``line:<host>`` zset item -> rank; ``rank:<host>`` hash
 ``floor:<host>`` rank of the last item taken; ``since:<host>`` hash item -> ms enqueued;
 ``active:<host>`` zset slot token -> lease end (ms); ``next:<host>`` ms the host may next be asked;
 ``start:<host>`` ms of the last request start (the gap is exact at request time, see ``begin``);
-``ready`` zset host -> ms; ``leases`` zset "host\\ttoken" -> lease end; ``wake`` a list dispatchers
-block on.
+``ready`` zset host -> ms; ``leases`` zset "host\\ttoken" -> lease end; ``outstanding`` hash feed ->
+article fetches of its entries waiting in any line; ``wake`` a list dispatchers block on.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ if front ~= '1' then
 end
 redis.call('ZADD', line, score, item)
 redis.call('HSET', p .. 'since:' .. host, item, now)
+if string.sub(item, 1, 2) == 'f\t' then redis.call('HINCRBY', p .. 'outstanding', feed, 1) end
 redis.call('ZREMRANGEBYSCORE', p .. 'active:' .. host, '-inf', now)
 if redis.call('ZCARD', p .. 'active:' .. host) < limit then
   local nxt = tonumber(redis.call('GET', p .. 'next:' .. host) or '0')
@@ -71,6 +72,12 @@ for attempt = 1, 20 do
     redis.call('ZREM', p .. 'ready', host)
   else
     redis.call('ZREM', line, it[1])
+    if string.sub(it[1], 1, 2) == 'f\t' then
+      local feed = string.match(it[1], '^[^\t]*\t[^\t]*\t(.*)$')
+      if feed and redis.call('HINCRBY', p .. 'outstanding', feed, -1) <= 0 then
+        redis.call('HDEL', p .. 'outstanding', feed)
+      end
+    end
     local since = redis.call('HGET', p .. 'since:' .. host, it[1]) or ''
     redis.call('HDEL', p .. 'since:' .. host, it[1])
     redis.call('SET', p .. 'floor:' .. host, it[2])
@@ -263,3 +270,7 @@ class RedisFrontier:
 
     def queued(self, host: str) -> int:
         return int(self._r.zcard(f"{P}line:{host}"))
+
+    def outstanding(self, feed: str) -> int:
+        """Article fetches of this feed's entries still waiting in their hosts' lines."""
+        return int(self._r.hget(f"{P}outstanding", feed) or 0)
