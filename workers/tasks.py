@@ -49,8 +49,10 @@ CHAIN = ("fetch", "clean", "dedupe", "extract", "index")
 
 
 def story_chain(entry: FeedEntry, rt: Any = None) -> None:
-    """Start a story: its fetch joins its host's line in the frontier (politeness decides when)."""
-    (rt or current()).frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url)
+    """Start a story: its fetch joins its host's line in the frontier (politeness decides when); a
+    live story's at the front of the round, backfill's in its feed's turn."""
+    (rt or current()).frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url,
+                                   live=not entry.backfill)
 
 
 def chain_from(stage: str, story_id: str, entry: FeedEntry | None = None, backfill: bool = False) -> None:

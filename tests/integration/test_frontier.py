@@ -227,3 +227,22 @@ def test_a_feeds_outstanding_fetches_are_counted_over_all_hosts_and_polls_are_no
     assert frontier.take()[0] is None
     assert frontier.outstanding(feed) == 0 and frontier.outstanding(other) == 0
     assert not frontier._r.hlen("ww:fr:outstanding")  # noqa: SLF001 - nothing left behind
+
+
+def test_a_live_story_is_fetched_before_the_polls_queued_on_its_host(redis_url: str) -> None:
+    clock = Clock()
+    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock)
+    for i in range(5):
+        frontier.add("busy.example", POLL, f"https://busy.example/feed/{i}", f"https://busy.example/feed/{i}")
+    drain(frontier, clock, 1)
+    # A poll just found one new story and one old one; more polls come due while they wait.
+    frontier.add("busy.example", FETCH, "old-story", "https://busy.example/feed/0")
+    frontier.add("busy.example", FETCH, "new-story", "https://busy.example/feed/0", live=True)
+    for i in range(5, 8):
+        frontier.add("busy.example", POLL, f"https://busy.example/feed/{i}", f"https://busy.example/feed/{i}")
+    taken = [s.ref for _, s in drain(frontier, clock, 9)]
+    assert taken[0] == "new-story", "the live story waited behind polls"
+    # Every poll still goes before the backfill fetch, and nothing is lost or doubled.
+    assert taken.index("old-story") == 8
+    assert sorted(taken) == sorted(["new-story", "old-story"] + [f"https://busy.example/feed/{i}"
+                                                                  for i in range(1, 8)])

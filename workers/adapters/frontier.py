@@ -6,7 +6,9 @@ it may be asked again, only while it has work and a free slot; ``take`` pops the
 next item in one atomic step, leases a slot to it and pushes the host's next time a gap ahead. The
 task that does the request gives the slot back (``done``). Within a host the line is round-robin
 across its feeds (an item's rank is one past its feed's last rank), so one feed with thousands of
-items cannot hold back the host's other feeds; polls go to the front of the current round.
+items cannot hold back the host's other feeds; polls and the fetches of live stories go to the
+front of the current round (live fetches first: polls on a host near its budget would otherwise keep
+a just-found story waiting behind them).
 
 Keys (under ``ww:fr:``): ``line:<host>`` zset item -> rank; ``rank:<host>`` hash feed -> last rank;
 ``floor:<host>`` rank of the last item taken; ``since:<host>`` hash item -> ms enqueued;
@@ -194,9 +196,15 @@ class RedisFrontier:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def add(self, host: str, kind: str, ref: str, feed: str) -> bool:
-        """Put work in its host's line (polls at the front of the round); False if already there."""
-        args = [P, host, item_for(kind, ref, feed), feed, self._now_ms(), self.limit, "1" if kind == POLL else "0"]
+    def add(self, host: str, kind: str, ref: str, feed: str, live: bool = False) -> bool:
+        """Put work in its host's line; False if already there.
+
+        Polls, and fetches of live stories (``live``), go to the front of the current round, live
+        fetches ahead of polls (members of one score sort by bytes, and ``f`` < ``p``): a story a poll
+        just found is what a user waits for, and there are at most a poll's cap of them. Backfill
+        fetches take their feed's turn in the round."""
+        front = "1" if kind == POLL or (kind == FETCH and live) else "0"
+        args = [P, host, item_for(kind, ref, feed), feed, self._now_ms(), self.limit, front]
         return bool(self._add(args=args))
 
     def take(self) -> tuple[Slot | None, float | None]:
