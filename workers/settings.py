@@ -6,7 +6,7 @@ import dataclasses
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -157,11 +157,50 @@ class AllowRule:
             return False
         if self.name is not None:
             return host.lower().rstrip(".") == self.name
-        assert self.network is not None
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
+        return self.admits_address(dialled_address(ip), port)
+
+    def admits_address(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+        """Whether an address block rule admits the (already parsed) dialled address and port."""
+        if self.network is None or (self.port is not None and self.port != port):
+            return False
         return addr.version == self.network.version and addr in self.network
+
+
+def dialled_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address as the allow-list and the public-address check see it (no zone, IPv4-mapped unwrapped)."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+class AllowList:
+    """The allow-list, indexed for the check made on every connection: names and single addresses
+    are looked up, only address blocks are tried one by one (a list of a thousand hosts cost the
+    fetch worker 40% of its time when every rule parsed the address again)."""
+
+    def __init__(self, rules: Iterable[AllowRule] = ()) -> None:
+        self.rules = tuple(rules)
+        self._names: dict[str, set[int | None]] = {}
+        self._addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, set[int | None]] = {}
+        self._blocks: list[AllowRule] = []
+        for rule in self.rules:
+            if rule.name is not None:
+                self._names.setdefault(rule.name, set()).add(rule.port)
+            elif rule.network is not None and rule.network.num_addresses == 1:
+                self._addresses.setdefault(rule.network.network_address, set()).add(rule.port)
+            else:
+                self._blocks.append(rule)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def admits(self, host: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+        """Whether some rule admits a connection to ``addr``:``port`` reached through URL host ``host``."""
+        for ports in (self._names.get(host.lower().rstrip(".")), self._addresses.get(addr)):
+            if ports and (None in ports or port in ports):
+                return True
+        return any(rule.admits_address(addr, port) for rule in self._blocks)
 
 
 _HOST_NAME = re.compile(r"(?=.*[a-z])[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*", re.IGNORECASE)

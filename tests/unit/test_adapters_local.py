@@ -23,7 +23,7 @@ from pipeline.errors import BlockedAddress, BlockedRedirect, Gone, PermanentErro
 from workers.adapters.http import GuardedHttpClient, address_allowed
 from workers.adapters.raw_store import FileRawStore
 from workers.adapters.sqlite_index import fts_query
-from workers.settings import Settings, SettingsError, parse_allow_entry
+from workers.settings import AllowList, Settings, SettingsError, dialled_address, parse_allow_entry
 
 # --- FileRawStore ------------------------------------------------------------------------------------
 
@@ -475,6 +475,23 @@ def test_cidr_entry_with_port(server: str, canary: Canary) -> None:
 )
 def test_allow_rule_matching(entry: str, host: str, ip: str, port: int, admitted: bool) -> None:
     assert parse_allow_entry(entry).admits(host, ip, port) is admitted
+    # The indexed list the HTTP client checks with answers the same, alone or among many other rules.
+    assert AllowList([parse_allow_entry(entry)]).admits(host, dialled_address(ip), port) is admitted
+    crowd = [parse_allow_entry(f"127.1.{i // 250}.{i % 250 + 1}:9{i % 10}") for i in range(1000)]
+    crowd += [parse_allow_entry("192.168.0.0/16:1"), parse_allow_entry("other.internal:1")]
+    assert AllowList([*crowd, parse_allow_entry(entry)]).admits(host, dialled_address(ip), port) is admitted
+
+
+def test_an_allow_list_admits_what_one_of_its_rules_admits_and_nothing_else() -> None:
+    allow = AllowList(parse_allow_entry(e) for e in ["127.0.0.1:8080", "127.0.0.1:8081", "10.0.0.0/8:443",
+                                                      "feeds.internal", "[fd00::1]"])
+    assert allow.admits("x", dialled_address("127.0.0.1"), 8081)
+    assert not allow.admits("x", dialled_address("127.0.0.1"), 8082)
+    assert allow.admits("intra", dialled_address("10.200.0.1"), 443)
+    assert not allow.admits("intra", dialled_address("10.200.0.1"), 80)
+    assert allow.admits("Feeds.Internal.", dialled_address("172.16.0.9"), 1234)
+    assert allow.admits("x", dialled_address("fd00::1"), 1) and not allow.admits("x", dialled_address("fd00::2"), 1)
+    assert not AllowList() and not AllowList().admits("localhost", dialled_address("127.0.0.1"), 80)
 
 
 @pytest.mark.parametrize("entry", ["http://x", "*.example", "2130706433", "x:0", "x:70000", "[::1", "a b", "10.0.0.0/33"])

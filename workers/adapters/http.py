@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -26,7 +26,7 @@ from pipeline.errors import (
     TransientError,
 )
 from pipeline.ports import HttpResponse
-from workers.settings import AllowRule, parse_allow_entry
+from workers.settings import AllowList, dialled_address, parse_allow_entry
 
 REDIRECTS = (301, 302, 303, 307, 308)
 TAKEN = (200, 203, 304)  # a body to read, or "not modified" for a conditional GET
@@ -52,11 +52,9 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def address_allowed(ip: str) -> bool:
+def address_allowed(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Public unicast addresses only: no loopback, private, link-local (cloud metadata) or reserved."""
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    addr = dialled_address(ip) if isinstance(ip, str) else ip
     # is_global also excludes shared address space (100.64.0.0/10), documentation and benchmark ranges.
     return addr.is_global and not addr.is_multicast
 
@@ -112,8 +110,8 @@ class PinnedBackend(httpcore.SyncBackend):
     TLS still verifies and sends the host name: httpcore starts TLS with the URL's host.
     """
 
-    def __init__(self, allow: Sequence[AllowRule]) -> None:
-        self._allow = tuple(allow)
+    def __init__(self, allow: AllowList) -> None:
+        self._allow = allow
 
     def connect_tcp(
         self,
@@ -133,9 +131,10 @@ class PinnedBackend(httpcore.SyncBackend):
         return DeadlineStream(super().connect_tcp(addresses[0], port, _left(timeout), local_address, socket_options))
 
 
-def guard_address(host: str, ip: str, port: int, allow: Sequence[AllowRule]) -> None:
+def guard_address(host: str, ip: str, port: int, allow: AllowList) -> None:
     """Refuse a non-public ``ip``:``port`` (reached through ``host``) that no allow-list entry admits."""
-    if address_allowed(ip) or any(rule.admits(host, ip, port) for rule in allow):
+    addr = dialled_address(ip)
+    if address_allowed(addr) or allow.admits(host, addr, port):
         return
     shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
     via = "" if host.strip("[]") == ip else f"{host} resolves to "
@@ -155,7 +154,7 @@ class GuardedHttpClient:
         max_redirects: int,
         allow_hosts: Iterable[str] = (),
     ) -> None:
-        self._allow = tuple(parse_allow_entry(entry) for entry in allow_hosts)
+        self._allow = AllowList(parse_allow_entry(entry) for entry in allow_hosts)
         transport = httpx.HTTPTransport(retries=0)
         # Same pool as httpx builds, with our resolver-and-guard as the network backend.
         transport._pool = httpcore.ConnectionPool(  # noqa: SLF001
