@@ -31,18 +31,39 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+def _queue_lists(queue: str) -> list[str]:
+    """A Celery queue's lists on Redis, one per priority step."""
+    return [queue] + [f"{queue}\x06\x16{p}" for p in PRIORITY_STEPS if p]
+
+
 def queue_depth(client: redis.Redis, queue: str) -> int:
     """Messages waiting in a Celery queue on Redis, over all its priority lists."""
-    names = [queue] + [f"{queue}\x06\x16{p}" for p in PRIORITY_STEPS if p]
-    pipe = client.pipeline()
-    for name in names:
+    pipe = client.pipeline(transaction=False)
+    for name in _queue_lists(queue):
         pipe.llen(name)
     return sum(int(n) for n in pipe.execute())
 
 
+def load(rt: Any) -> tuple[int, int]:
+    """(stories waiting for the CPU stages, messages waiting in the fetch queues), in one round trip.
+
+    The first is process messages plus stories waiting for extraction; the dispatcher reads both on
+    every round, so they come together."""
+    pipe = rt.redis.pipeline(transaction=False)
+    for name in _queue_lists(PROCESS):
+        pipe.llen(name)
+    rt.extract_line.count_waiting(pipe)
+    process_replies = len(pipe.command_stack)
+    for queue in (FEEDS, FETCH_QUEUE):
+        for name in _queue_lists(queue):
+            pipe.llen(name)
+    replies = [int(n) for n in pipe.execute()]
+    return sum(replies[:process_replies]), sum(replies[process_replies:])
+
+
 def process_backlog(rt: Any) -> int:
     """Stories waiting for the CPU stages: process messages plus stories waiting for extraction."""
-    return queue_depth(rt.redis, PROCESS) + rt.extract_line.waiting()
+    return load(rt)[0]
 
 
 def enqueue_due_polls(rt: Any, now: float) -> int:
@@ -84,7 +105,7 @@ class Dispatcher:
             rt.frontier.reap()
             self._last_reap = now
         enqueue_due_polls(rt, now)
-        backlog = process_backlog(rt)
+        backlog, queued = load(rt)
         high = rt.settings.process_backlog_high
         # Hysteresis: pause above the mark, go on again once the backlog is back under half of it.
         if backlog > high or (self.paused and backlog > high // 2):
@@ -98,7 +119,9 @@ class Dispatcher:
             rt.redis.hset(PAUSE_KEY, mapping={"paused": 0, "backlog": backlog, "at": now})
         self.paused = False
         sent = 0
-        while queue_depth(rt.redis, FEEDS) + queue_depth(rt.redis, FETCH_QUEUE) < self.capacity:
+        # Fetch workers only take messages away while this round runs: the depth read at its start
+        # plus what it sent bounds what waits, so capacity holds without asking again per message.
+        while queued + sent < self.capacity:
             slot, wait = rt.frontier.take()
             if slot is None:
                 next_feed = rt.feed_state.next_due_any()
@@ -110,8 +133,6 @@ class Dispatcher:
                 return max(0.0, min(sleeps))
             self._send(slot)
             sent += 1
-            if sent >= self.capacity:
-                break
         return 0.05  # the fetch queues are full: look again shortly
 
     def loop(self, stop: threading.Event) -> None:

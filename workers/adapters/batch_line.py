@@ -98,5 +98,13 @@ class RedisBatchLine:
         pipe.execute()
 
     def waiting(self) -> int:
-        return int(self._r.zcard(self._keys[0])) + int(self._r.zcard(self._keys[1]))
+        pipe = self._r.pipeline(transaction=False)
+        self.count_waiting(pipe)
+        return sum(int(n) for n in pipe.execute())
+
+    def count_waiting(self, pipe: Any) -> None:
+        """Queue on ``pipe`` the commands whose replies sum to the stories waiting (the dispatcher reads
+        this with the queue depths in one round trip)."""
+        for key in self._keys[:2]:
+            pipe.zcard(key)
 
