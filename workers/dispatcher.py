@@ -111,6 +111,7 @@ class Dispatcher:
         if backlog > high or (self.paused and backlog > high // 2):
             if not self.paused:
                 log.info("process backlog %d: fetching paused", backlog)
+                rt.redis.hincrby("ww:stats", "backpressure_pauses", 1)
             self.paused = True
             rt.redis.hset(PAUSE_KEY, mapping={"paused": 1, "backlog": backlog, "at": now})
             return 0.5

@@ -81,6 +81,7 @@ def test_dispatcher_pauses_while_the_process_stage_is_behind(redis_url: str, tmp
     dispatcher.run_once()
     assert not dispatcher.paused
     assert len(sent) == 2  # two at once to one host: its concurrency, not the dispatcher, is the limit
+    assert rt.redis.hget("ww:stats", "backpressure_pauses") == b"1"  # one pause, counted once
 
 
 def test_wirewatch_feeds_names_hosts_over_budget_and_paused_fetching(redis_url: str, tmp_path: Path) -> None:
