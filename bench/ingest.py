@@ -455,11 +455,6 @@ def steady_phase(runtime: Any, web: Web, index: Any, steady_s: float, big_ids: l
     return Steady(lags, lags_all, len(steady_ids), hop_times(runtime, [s for s in steady_ids if s in found], found))
 
 
-def _max_overshoot(runtime: Any, web: Web) -> float:
-    """The latest any feed's poll started after its due time, as a share of its interval."""
-    return _worst_overshoot(runtime, web)[0]
-
-
 def _worst_overshoot(runtime: Any, web: Web) -> tuple[float, str | None]:
     """The latest poll start after its due time as a share of the interval, and its feed."""
     urls = [url for _, url, _interval in web.feed_urls()]
@@ -477,6 +472,11 @@ def _reset_overshoot(runtime: Any, web: Web) -> None:
     pipe.execute()
 
 
+def _pauses(runtime: Any) -> float:
+    """Times the dispatchers have paused fetching for backpressure so far."""
+    return float(runtime.redis.hget("ww:stats", "backpressure_pauses") or 0)
+
+
 def overshoot_report(runtime: Any, web: Web, pauses_before: float) -> dict[str, Any]:
     """A steady phase's worst poll lateness, where it was (which kind of host, and whether that host's
     feeds asked more than its politeness budget allows) and how often backpressure paused fetching."""
@@ -487,7 +487,7 @@ def overshoot_report(runtime: Any, web: Web, pauses_before: float) -> dict[str, 
     host = host_of(url) if url else ""
     budget = host_budget_table(runtime, runtime.feed_state.all()).get(host)
     kind = "busy" if host == web.busy else "big" if host == web.big_host else "other" if host else ""
-    pauses = float(runtime.redis.hget("ww:stats", "backpressure_pauses") or 0) - pauses_before
+    pauses = _pauses(runtime) - pauses_before
     return {"share": round(share, 3), "host": kind, "host_over_budget_by": round(budget.over_by, 3) if budget else None,
             "backpressure_pauses": int(pauses)}
 
@@ -589,9 +589,9 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
 
         # Polls ran late on purpose while backpressure held fetching back; the steady phase measures
         # lateness afresh.
-        overshoot_phase1 = _max_overshoot(runtime, web)
+        overshoot_phase1 = _worst_overshoot(runtime, web)[0]
         _reset_overshoot(runtime, web)
-        pauses_at = float(runtime.redis.hget("ww:stats", "backpressure_pauses") or 0)
+        pauses_at = _pauses(runtime)
 
         # Phase 2: steady 3 stories/s while the big feed drains.
         print("ingest bench: phase 2 (steady, the big feed draining)", flush=True)
@@ -623,14 +623,14 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
         # Whether phase 2b really had nothing draining (what was left if the wait ran out).
         quiet_left = settled()
         print(f"ingest bench: phase 2b starts with {quiet_left}", flush=True)
-        pauses_at = float(runtime.redis.hget("ww:stats", "backpressure_pauses") or 0)
+        pauses_at = _pauses(runtime)
         quiet = steady_phase(runtime, web, index, steady_s, [])
         overshoot_quiet = overshoot_report(runtime, web, pauses_at)
         stats = {k.decode(): float(v) for k, v in runtime.redis.hgetall("ww:stats").items()}
         tasks = sum(v for k, v in stats.items() if k.startswith("tasks:"))
         requeued = stats.get("requeued", 0.0)
         expired_control = stats.get("expired:control", 0.0)
-        overshoot_phase2 = max(overshoot_draining["share"], overshoot_quiet["share"])
+        overshoot_steady = max(overshoot_draining["share"], overshoot_quiet["share"])
         workers.stop()
         rss.stop.set()
         peak_rss = max(rss.peak.values()) / 2**20 if rss.peak else 0.0
@@ -678,7 +678,7 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
             "big_feed_stories_indexed": len(big_done),
             "first_poll_all_s": round(first_poll_all or float("nan"), 1),
             "first_poll_busiest_host_s": round(first_poll_busy or float("nan"), 1),
-            "worst_interval_overshoot": round(overshoot_phase2, 3),
+            "worst_interval_overshoot": round(overshoot_steady, 3),
             "worst_interval_overshoot_under_backpressure": round(overshoot_phase1, 3),
             # Each steady phase's worst lateness, where it was, and the backpressure pauses in it.
             "overshoot_draining": overshoot_draining,

@@ -151,14 +151,6 @@ class AllowRule:
     network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None  # matched against the dialled address
     port: int | None = None
 
-    def admits(self, host: str, ip: str, port: int) -> bool:
-        """Whether a connection to ``ip``:``port``, reached through the URL host ``host``, goes through."""
-        if self.port is not None and self.port != port:
-            return False
-        if self.name is not None:
-            return host.lower().rstrip(".") == self.name
-        return self.admits_address(dialled_address(ip), port)
-
     def admits_address(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
         """Whether an address block rule admits the (already parsed) dialled address and port."""
         if self.network is None or (self.port is not None and self.port != port):
@@ -191,9 +183,6 @@ class AllowList:
                 self._addresses.setdefault(rule.network.network_address, set()).add(rule.port)
             else:
                 self._blocks.append(rule)
-
-    def __bool__(self) -> bool:
-        return bool(self.rules)
 
     def admits(self, host: str, addr: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
         """Whether some rule admits a connection to ``addr``:``port`` reached through URL host ``host``."""

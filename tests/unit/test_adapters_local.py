@@ -474,8 +474,7 @@ def test_cidr_entry_with_port(server: str, canary: Canary) -> None:
     ],
 )
 def test_allow_rule_matching(entry: str, host: str, ip: str, port: int, admitted: bool) -> None:
-    assert parse_allow_entry(entry).admits(host, ip, port) is admitted
-    # The indexed list the HTTP client checks with answers the same, alone or among many other rules.
+    # The indexed list the HTTP client checks with, with this rule alone or among many other rules.
     assert AllowList([parse_allow_entry(entry)]).admits(host, dialled_address(ip), port) is admitted
     crowd = [parse_allow_entry(f"127.1.{i // 250}.{i % 250 + 1}:9{i % 10}") for i in range(1000)]
     crowd += [parse_allow_entry("192.168.0.0/16:1"), parse_allow_entry("other.internal:1")]
@@ -491,7 +490,7 @@ def test_an_allow_list_admits_what_one_of_its_rules_admits_and_nothing_else() ->
     assert not allow.admits("intra", dialled_address("10.200.0.1"), 80)
     assert allow.admits("Feeds.Internal.", dialled_address("172.16.0.9"), 1234)
     assert allow.admits("x", dialled_address("fd00::1"), 1) and not allow.admits("x", dialled_address("fd00::2"), 1)
-    assert not AllowList() and not AllowList().admits("localhost", dialled_address("127.0.0.1"), 80)
+    assert not AllowList().admits("localhost", dialled_address("127.0.0.1"), 80)
 
 
 @pytest.mark.parametrize("entry", ["http://x", "*.example", "2130706433", "x:0", "x:70000", "[::1", "a b", "10.0.0.0/33"])
