@@ -229,7 +229,7 @@ def test_a_feeds_outstanding_fetches_are_counted_over_all_hosts_and_polls_are_no
     assert not frontier._r.hlen("ww:fr:outstanding")  # noqa: SLF001 - nothing left behind
 
 
-def test_a_live_story_is_fetched_before_the_polls_queued_on_its_host(redis_url: str) -> None:
+def test_the_front_of_a_hosts_line_is_first_come_first_served(redis_url: str) -> None:
     clock = Clock()
     frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock)
     for i in range(5):
@@ -240,9 +240,40 @@ def test_a_live_story_is_fetched_before_the_polls_queued_on_its_host(redis_url: 
     frontier.add("busy.example", FETCH, "new-story", "https://busy.example/feed/0", live=True)
     for i in range(5, 8):
         frontier.add("busy.example", POLL, f"https://busy.example/feed/{i}", f"https://busy.example/feed/{i}")
-    taken = [s.ref for _, s in drain(frontier, clock, 9)]
-    assert taken[0] == "new-story", "the live story waited behind polls"
-    # Every poll still goes before the backfill fetch, and nothing is lost or doubled.
-    assert taken.index("old-story") == 8
-    assert sorted(taken) == sorted(["new-story", "old-story"] + [f"https://busy.example/feed/{i}"
-                                                                  for i in range(1, 8)])
+    frontier.add("busy.example", FETCH, "newer-story", "https://busy.example/feed/5", live=True)
+    taken = [s.ref for _, s in drain(frontier, clock, 10)]
+    polls = [f"https://busy.example/feed/{i}" for i in range(1, 8)]
+    # The live story waits for the four polls queued before it and for none queued after it; a
+    # poll waits for no live story that came after it. The backfill fetch comes last.
+    assert taken == polls[:4] + ["new-story"] + polls[4:] + ["newer-story", "old-story"]
+
+
+def test_live_fetches_and_polls_keep_arrival_order_across_a_round(redis_url: str) -> None:
+    clock = Clock()
+    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock)
+    # A backlog of backfill fetches from two feeds is part-way through its round.
+    for i in range(6):
+        frontier.add("wire.example", FETCH, f"a{i}", "https://wire.example/a")
+        frontier.add("wire.example", FETCH, f"b{i}", "https://wire.example/b")
+    first = [s.ref for _, s in drain(frontier, clock, 3)]
+    arrivals = []
+    for i in range(4):
+        if i % 2:
+            frontier.add("wire.example", POLL, f"https://wire.example/p{i}", f"https://wire.example/p{i}")
+            arrivals.append(f"https://wire.example/p{i}")
+        else:
+            frontier.add("wire.example", FETCH, f"live{i}", "https://wire.example/a", live=True)
+            arrivals.append(f"live{i}")
+    rest = [s.ref for _, s in drain(frontier, clock, 13)]
+    assert rest[:4] == arrivals, "the front lost its arrival order"
+    # The round-robin resumes where it stopped: no backfill item skipped or doubled.
+    assert sorted(first + rest[4:]) == sorted([f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)])
+    backfill = first + rest[4:]
+    assert all(backfill[k][0] != backfill[k + 1][0] for k in range(11)), "the feeds stopped alternating"
+    # Once the line has emptied, the front starts afresh and still goes first (the slots the
+    # drains above left in flight end with their leases).
+    clock.t += 121.0
+    assert frontier.reap() == 2
+    frontier.add("wire.example", FETCH, "late-backfill", "https://wire.example/b")
+    frontier.add("wire.example", POLL, "https://wire.example/p9", "https://wire.example/p9")
+    assert [s.ref for _, s in drain(frontier, clock, 2)] == ["https://wire.example/p9", "late-backfill"]

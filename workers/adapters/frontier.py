@@ -6,12 +6,14 @@ it may be asked again, only while it has work and a free slot; ``take`` pops the
 next item in one atomic step, leases a slot to it and pushes the host's next time a gap ahead. The
 task that does the request gives the slot back (``done``). Within a host the line is round-robin
 across its feeds (an item's rank is one past its feed's last rank), so one feed with thousands of
-items cannot hold back the host's other feeds; polls and the fetches of live stories go to the
-front of the current round (live fetches first: polls on a host near its budget would otherwise keep
-a just-found story waiting behind them).
+items cannot hold back the host's other feeds. Polls and the fetches of live stories go ahead of the
+round, first come first served among themselves (an arrival number in a band of scores below every
+rank): a just-found story waits only for the polls queued before it, and a poll only for the live
+fetches queued before it, so neither can starve the other on a host near its budget.
 
 Keys (under ``ww:fr:``): ``line:<host>`` zset item -> rank; ``rank:<host>`` hash feed -> last rank;
-``floor:<host>`` rank of the last item taken; ``since:<host>`` hash item -> ms enqueued;
+``floor:<host>`` rank of the last item taken; ``seq:<host>`` arrivals at the front since the line
+was last empty; ``since:<host>`` hash item -> ms enqueued;
 ``active:<host>`` zset slot token -> lease end (ms); ``next:<host>`` ms the host may next be asked;
 ``start:<host>`` ms of the last request start (the gap is exact at request time, see ``begin``);
 ``ready`` zset host -> ms; ``leases`` zset "host\\ttoken" -> lease end; ``outstanding`` hash feed ->
@@ -32,14 +34,18 @@ from workers.adapters.redis_state import KEY
 P = f"{KEY}fr:"
 POLL, FETCH = "p", "f"
 
+# Front items (polls, live fetches) score below every rank: 2^50 below zero, plus their arrival number.
 _ADD = """
+local FRONT = 1125899906842624
 local p, host, item, feed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, limit, front = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local line = p .. 'line:' .. host
 if redis.call('ZSCORE', line, item) then return 0 end
-local floor = tonumber(redis.call('GET', p .. 'floor:' .. host) or '0')
-local score = floor
-if front ~= '1' then
+local score
+if front == '1' then
+  score = redis.call('INCR', p .. 'seq:' .. host) - FRONT
+else
+  local floor = tonumber(redis.call('GET', p .. 'floor:' .. host) or '0')
   local r = tonumber(redis.call('HGET', p .. 'rank:' .. host, feed) or '0')
   score = math.max(r, floor) + 1
   redis.call('HSET', p .. 'rank:' .. host, feed, score)
@@ -82,9 +88,9 @@ for attempt = 1, 20 do
     end
     local since = redis.call('HGET', p .. 'since:' .. host, it[1]) or ''
     redis.call('HDEL', p .. 'since:' .. host, it[1])
-    redis.call('SET', p .. 'floor:' .. host, it[2])
+    if tonumber(it[2]) >= 0 then redis.call('SET', p .. 'floor:' .. host, it[2]) end
     if redis.call('ZCARD', line) == 0 then
-      redis.call('DEL', p .. 'rank:' .. host, p .. 'floor:' .. host)
+      redis.call('DEL', p .. 'rank:' .. host, p .. 'floor:' .. host, p .. 'seq:' .. host)
     end
     redis.call('ZADD', active, now + lease, token)
     redis.call('PEXPIRE', active, lease)
@@ -199,10 +205,10 @@ class RedisFrontier:
     def add(self, host: str, kind: str, ref: str, feed: str, live: bool = False) -> bool:
         """Put work in its host's line; False if already there.
 
-        Polls, and fetches of live stories (``live``), go to the front of the current round, live
-        fetches ahead of polls (members of one score sort by bytes, and ``f`` < ``p``): a story a poll
-        just found is what a user waits for, and there are at most a poll's cap of them. Backfill
-        fetches take their feed's turn in the round."""
+        Polls, and fetches of live stories (``live``), go ahead of the round in the order they
+        came: a story a poll just found is what a user waits for, and a poll falling due should
+        not wait for more than the stories found before it. Backfill fetches take their feed's
+        turn in the round."""
         front = "1" if kind == POLL or (kind == FETCH and live) else "0"
         args = [P, host, item_for(kind, ref, feed), feed, self._now_ms(), self.limit, front]
         return bool(self._add(args=args))
