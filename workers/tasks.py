@@ -50,7 +50,7 @@ CHAIN = ("fetch", "clean", "dedupe", "extract", "index")
 
 def story_chain(entry: FeedEntry, rt: Any = None) -> None:
     """Start a story: its fetch joins its host's line in the frontier (politeness decides when); a
-    live story's at the front, in arrival order with polls; backfill's in its feed's turn."""
+    live story's at the front, by deadline with polls; backfill's in its feed's turn."""
     (rt or current()).frontier.add(host_of(entry.url), FRONTIER_FETCH, entry.story_id, entry.feed_url,
                                    live=not entry.backfill)
 

@@ -229,28 +229,41 @@ def test_a_feeds_outstanding_fetches_are_counted_over_all_hosts_and_polls_are_no
     assert not frontier._r.hlen("ww:fr:outstanding")  # noqa: SLF001 - nothing left behind
 
 
-def test_the_front_of_a_hosts_line_is_first_come_first_served(redis_url: str) -> None:
-    clock = Clock()
-    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock)
-    for i in range(5):
-        frontier.add("busy.example", POLL, f"https://busy.example/feed/{i}", f"https://busy.example/feed/{i}")
-    drain(frontier, clock, 1)
-    # A poll just found one new story and one old one; more polls come due while they wait.
-    frontier.add("busy.example", FETCH, "old-story", "https://busy.example/feed/0")
-    frontier.add("busy.example", FETCH, "new-story", "https://busy.example/feed/0", live=True)
-    for i in range(5, 8):
-        frontier.add("busy.example", POLL, f"https://busy.example/feed/{i}", f"https://busy.example/feed/{i}")
-    frontier.add("busy.example", FETCH, "newer-story", "https://busy.example/feed/5", live=True)
-    taken = [s.ref for _, s in drain(frontier, clock, 10)]
-    polls = [f"https://busy.example/feed/{i}" for i in range(1, 8)]
-    # The live story waits for the four polls queued before it and for none queued after it; a
-    # poll waits for no live story that came after it. The backfill fetch comes last.
-    assert taken == polls[:4] + ["new-story"] + polls[4:] + ["newer-story", "old-story"]
+def test_the_front_of_a_hosts_line_is_earliest_deadline_first(redis_url: str) -> None:
+    clock = Clock(0.0)
+    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock, poll_slack_s=3.0)
+
+    def take_at(t: float) -> str:
+        clock.t = t
+        slot, wait = frontier.take()
+        assert slot is not None, f"nothing offered at {t} s (next in {wait} s)"
+        frontier.done(slot.host, slot.token)
+        return slot.ref
+
+    polls = [f"https://busy.example/feed/{i}" for i in range(4)]
+    for url in polls:
+        frontier.add("busy.example", POLL, url, url)
+    assert take_at(0.0) == polls[0]
+    # The poll found an old story and a new one; the new one goes ahead of the polls queued less
+    # than their slack before it, the old one waits for its feed's turn in the round.
+    clock.t = 0.5
+    frontier.add("busy.example", FETCH, "old-story", polls[0])
+    frontier.add("busy.example", FETCH, "new-story", polls[0], live=True)
+    assert take_at(1.0) == "new-story"
+    assert take_at(2.0) == polls[1]
+    # A story found after the polls' slack has run out waits for them: polls slip by a bounded amount.
+    clock.t = 3.5
+    frontier.add("busy.example", FETCH, "later-story", polls[1], live=True)
+    assert take_at(3.5) == polls[2]
+    assert take_at(4.5) == polls[3]
+    assert take_at(5.5) == "later-story"
+    assert take_at(6.5) == "old-story"
+    assert frontier.take()[0] is None
 
 
-def test_live_fetches_and_polls_keep_arrival_order_across_a_round(redis_url: str) -> None:
+def test_the_front_keeps_its_order_and_the_round_resumes_after_it(redis_url: str) -> None:
     clock = Clock()
-    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock)
+    frontier = RedisFrontier(_fresh(redis_url), limit=2, gap_s=1.0, clock=clock, poll_slack_s=0.0)
     # A backlog of backfill fetches from two feeds is part-way through its round.
     for i in range(6):
         frontier.add("wire.example", FETCH, f"a{i}", "https://wire.example/a")
@@ -258,6 +271,7 @@ def test_live_fetches_and_polls_keep_arrival_order_across_a_round(redis_url: str
     first = [s.ref for _, s in drain(frontier, clock, 3)]
     arrivals = []
     for i in range(4):
+        clock.t += 0.01  # with no slack, polls and live fetches go in the order they came
         if i % 2:
             frontier.add("wire.example", POLL, f"https://wire.example/p{i}", f"https://wire.example/p{i}")
             arrivals.append(f"https://wire.example/p{i}")

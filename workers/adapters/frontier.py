@@ -7,13 +7,13 @@ next item in one atomic step, leases a slot to it and pushes the host's next tim
 task that does the request gives the slot back (``done``). Within a host the line is round-robin
 across its feeds (an item's rank is one past its feed's last rank), so one feed with thousands of
 items cannot hold back the host's other feeds. Polls and the fetches of live stories go ahead of the
-round, first come first served among themselves (an arrival number in a band of scores below every
-rank): a just-found story waits only for the polls queued before it, and a poll only for the live
-fetches queued before it, so neither can starve the other on a host near its budget.
+round, earliest deadline first (a band of scores below every rank): a live fetch is due the moment
+it is queued, a poll ``poll_slack_s`` after. A just-found story so goes ahead of the polls queued in
+the few seconds before it, which can spare the wait, but never of a poll whose slack has run out:
+a poll waits for at most its slack's worth of stories found after it.
 
 Keys (under ``ww:fr:``): ``line:<host>`` zset item -> rank; ``rank:<host>`` hash feed -> last rank;
-``floor:<host>`` rank of the last item taken; ``seq:<host>`` arrivals at the front since the line
-was last empty; ``since:<host>`` hash item -> ms enqueued;
+``floor:<host>`` rank of the last item taken; ``since:<host>`` hash item -> ms enqueued;
 ``active:<host>`` zset slot token -> lease end (ms); ``next:<host>`` ms the host may next be asked;
 ``start:<host>`` ms of the last request start (the gap is exact at request time, see ``begin``);
 ``ready`` zset host -> ms; ``leases`` zset "host\\ttoken" -> lease end; ``outstanding`` hash feed ->
@@ -34,16 +34,17 @@ from workers.adapters.redis_state import KEY
 P = f"{KEY}fr:"
 POLL, FETCH = "p", "f"
 
-# Front items (polls, live fetches) score below every rank: 2^50 below zero, plus their arrival number.
+# Front items (polls, live fetches) score below every rank: 2^50 below zero, plus their deadline in
+# ms (ARGV[7], empty for a round item); integers stay exact in a double up to 2^53.
 _ADD = """
 local FRONT = 1125899906842624
 local p, host, item, feed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, limit, front = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local now, limit, deadline = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local line = p .. 'line:' .. host
 if redis.call('ZSCORE', line, item) then return 0 end
 local score
-if front == '1' then
-  score = redis.call('INCR', p .. 'seq:' .. host) - FRONT
+if deadline then
+  score = deadline - FRONT
 else
   local floor = tonumber(redis.call('GET', p .. 'floor:' .. host) or '0')
   local r = tonumber(redis.call('HGET', p .. 'rank:' .. host, feed) or '0')
@@ -90,7 +91,7 @@ for attempt = 1, 20 do
     redis.call('HDEL', p .. 'since:' .. host, it[1])
     if tonumber(it[2]) >= 0 then redis.call('SET', p .. 'floor:' .. host, it[2]) end
     if redis.call('ZCARD', line) == 0 then
-      redis.call('DEL', p .. 'rank:' .. host, p .. 'floor:' .. host, p .. 'seq:' .. host)
+      redis.call('DEL', p .. 'rank:' .. host, p .. 'floor:' .. host)
     end
     redis.call('ZADD', active, now + lease, token)
     redis.call('PEXPIRE', active, lease)
@@ -185,8 +186,9 @@ class RedisFrontier:
     at once per host, and never two request starts closer than ``gap_s``."""
 
     def __init__(self, client: redis.Redis, limit: int, gap_s: float, lease_s: float = 120.0,
-                 clock: Any = time.time) -> None:
+                 clock: Any = time.time, poll_slack_s: float = 3.0) -> None:
         self._r = client
+        self._poll_slack_ms = int(poll_slack_s * 1000)
         self.limit = max(1, limit)
         self.gap_s = gap_s
         self._gap_ms = int(gap_s * 1000)
@@ -205,12 +207,13 @@ class RedisFrontier:
     def add(self, host: str, kind: str, ref: str, feed: str, live: bool = False) -> bool:
         """Put work in its host's line; False if already there.
 
-        Polls, and fetches of live stories (``live``), go ahead of the round in the order they
-        came: a story a poll just found is what a user waits for, and a poll falling due should
-        not wait for more than the stories found before it. Backfill fetches take their feed's
-        turn in the round."""
-        front = "1" if kind == POLL or (kind == FETCH and live) else "0"
-        args = [P, host, item_for(kind, ref, feed), feed, self._now_ms(), self.limit, front]
+        Polls, and fetches of live stories (``live``), go ahead of the round, earliest deadline
+        first: a live fetch's is now (a user waits for that story), a poll's ``poll_slack_s`` from
+        now (its feed's interval has a tolerance to spend). Backfill fetches take their feed's turn
+        in the round."""
+        now = self._now_ms()
+        deadline = now + self._poll_slack_ms if kind == POLL else now if live else None
+        args = [P, host, item_for(kind, ref, feed), feed, now, self.limit, "" if deadline is None else deadline]
         return bool(self._add(args=args))
 
     def take(self) -> tuple[Slot | None, float | None]:
