@@ -23,6 +23,7 @@ Usage: python -m bench.ingest [--es-url URL --redis-url URL] [--articles 2000] [
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import html
 import json
@@ -317,6 +318,29 @@ class RssSampler:
                 self.peak[pid] = max(self.peak.get(pid, 0), stats[pid][2])
 
 
+class BacklogSampler:
+    """Stories waiting for the CPU stages, twice a second: whether the throughput phase was held back by
+    the process stage (a standing backlog) or by what fetching could feed it (an empty one)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.samples: list[int] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        from workers.dispatcher import load
+
+        while not self.stop.wait(0.5):
+            with contextlib.suppress(Exception):
+                self.samples.append(load(self.runtime)[0])
+
+    def report(self) -> dict[str, float]:
+        xs = sorted(self.samples) or [0]
+        return {"p50": xs[len(xs) // 2], "p90": xs[(len(xs) * 9) // 10], "max": xs[-1],
+                "empty_share": round(sum(1 for x in xs if x == 0) / len(xs), 3)}
+
+
 # --- the ceiling ---------------------------------------------------------------------------
 
 _NLP: Any = None
@@ -566,9 +590,11 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
         servers = service_pids(rd)
         servers_start = {name: cpu_seconds(pids) for name, pids in servers.items()}
         bench_start = time.process_time()
+        backlog = BacklogSampler(runtime)
         ids = {story_id_for(web.url(a.host, "/a/" + a.aid)): a for a in web.batch}
         found: dict[str, float] = {}
         wait_searchable(index, ids, found, until=time.time() + 1800, every=1.0)
+        backlog.stop.set()
         cpu_phase1 = cpu_seconds(roots) - cpu_start
         wall_phase1 = max(found.values(), default=time.time()) - t_release
         # Where the machine's cores went in the throughput phase: the workers, the two servers, this
@@ -592,6 +618,7 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
         overshoot_phase1 = _worst_overshoot(runtime, web)[0]
         _reset_overshoot(runtime, web)
         pauses_at = _pauses(runtime)
+        pauses_phase1 = pauses_at
 
         # Phase 2: steady 3 stories/s while the big feed drains.
         print("ingest bench: phase 2 (steady, the big feed draining)", flush=True)
@@ -658,6 +685,10 @@ def run(articles: int, steady_s: float, es_url: str | None, redis_url: str | Non
             # Share of the machine's cores the workers kept busy while the backlog lasted.
             "throughput_cpu_utilisation": round(cpu_phase1 / max(1e-9, wall_phase1 * (os.cpu_count() or 1)), 3),
             "throughput_core_share": {k: round(v, 3) for k, v in core_share.items()},
+            # Stories waiting for clean/dedupe/extract while the batch went through, and how often
+            # backpressure paused fetching: a standing backlog means the process stage set the pace.
+            "throughput_process_backlog": backlog.report(),
+            "throughput_backpressure_pauses": int(pauses_phase1),
             "stage_cpu_share": {k: round(v / total_stage_cpu, 3) for k, v in sorted(stage_cpu.items())},
             "steady_rate_per_s": 3.0,
             # The steady phase with nothing draining.
@@ -731,6 +762,7 @@ same model over the same texts with as many processes, in the same run.
 | ratio to bare nlp.pipe | **{r['ratio_to_nlp_pipe']}** | ≥ 0.8 |
 | CPU per story | {r['cpu_s_per_story']} s ({shares}) | |
 | cores kept busy by the workers in the throughput phase | {r['throughput_cpu_utilisation']:.0%} | |
+| stories waiting for the CPU stages then, p50 / p90 / max; share of samples with none; backpressure pauses | {r['throughput_process_backlog']['p50']} / {r['throughput_process_backlog']['p90']} / {r['throughput_process_backlog']['max']}; {r['throughput_process_backlog']['empty_share']:.0%}; {r['throughput_backpressure_pauses']} | |
 | where the {os.cpu_count()} cores went in that phase | {cores} | |
 | seen → searchable at a steady 3 stories/s, p50 / p95 | {r['p50_seen_to_searchable_s']} s / **{r['p95_seen_to_searchable_s']} s** | p95 ≤ 3 s |
 | where that time goes, p50 / p95 of each hop | {hops(r['steady_hops_s'])} | |
