@@ -172,11 +172,10 @@ class AllowList:
     fetch worker 40% of its time when every rule parsed the address again)."""
 
     def __init__(self, rules: Iterable[AllowRule] = ()) -> None:
-        self.rules = tuple(rules)
         self._names: dict[str, set[int | None]] = {}
         self._addresses: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, set[int | None]] = {}
         self._blocks: list[AllowRule] = []
-        for rule in self.rules:
+        for rule in rules:
             if rule.name is not None:
                 self._names.setdefault(rule.name, set()).add(rule.port)
             elif rule.network is not None and rule.network.num_addresses == 1:
